@@ -1,0 +1,634 @@
+"""Word-level and WordPiece tokenisers that run inside TensorFlow graphs.
+
+Both tokenisers are `tf.Module`s built on `tf.strings` and `tensorflow_text`
+ops, so they work eagerly, in `tf.data.Dataset.map`, inside `tf.function` and in
+exported SavedModels: raw UTF-8 strings in, int32 ids out, and ids back to
+strings. Their lookup tables are tracked attributes, so any `tf.Module` that
+holds a tokeniser exports the tables with it.
+
+Pipeline (the same for learning the vocabulary and for tokenising):
+
+1. optional Unicode normalisation (`normalization="NFC"`, ...), with
+   `tensorflow_text.normalize_utf8`;
+2. optional lower-casing, with core `tf.strings.lower(..., encoding="utf-8")`,
+   which lower-cases non-ASCII letters too and keeps accents ("Über" -> "über");
+3. control characters become spaces; punctuation, symbols and CJK ideographs
+   are split off as single-character tokens; text is split on any Unicode
+   whitespace (core `tf.strings.regex_replace` and `tf.strings.split`);
+4. `WordTokenizer`: each word is looked up; `WordPieceTokenizer`: each word is
+   split into the longest vocabulary pieces (`##` marks a continuation) with
+   `tensorflow_text.WordpieceTokenizer`. Unknown words become `UNK_ID`.
+
+Non-core ops in the graph. Stock TensorFlow Serving links only part of
+tensorflow-text, and a SavedModel must `import tensorflow_text` before loading
+when it holds any of its ops. The graphs hold exactly these tensorflow-text ops
+(listed by `tf_text_ops` and checked by the tests):
+
+- `WordTokenizer`: none by default -- pure core TensorFlow;
+- `WordPieceTokenizer`: `WordpieceTokenizeWithOffsets`;
+- either, with `normalization` set: `NormalizeUTF8`.
+
+Both ops belong to tensorflow-text's `ops_lib` target, which TensorFlow Serving's
+model server links; the newer `Fast*` ops and `RegexSplitWithOffsets` (used by
+`BertTokenizer`) are deliberately avoided. Detokenising uses only core ops.
+
+Vocabulary files are plain UTF-8 text, one token per line, starting with the
+four special tokens of `textrnn.special_tokens` in order. WordPiece vocabularies
+are learned with `tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset`
+from text pre-split by step 3, so learning and tokenising agree on word
+boundaries.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+from collections.abc import Iterable, Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from textrnn.datasets import CorpusFileError, read_text_file
+from textrnn.special_tokens import (
+    BOS_ID,
+    EOS_ID,
+    NUM_SPECIAL,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    UNK,
+    UNK_ID,
+)
+
+NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+SUFFIX_INDICATOR = "##"
+CONFIG_SUFFIX = ".json"
+_FORMAT_VERSION = 1
+
+# Characters split off as their own tokens: ASCII punctuation, Unicode punctuation
+# and symbols, and CJK ideographs (the ranges BERT's BasicTokenizer splits off).
+_SPLIT_OFF = (
+    r"([!-/:-@\[-`{-~]|\p{P}|\p{S}|[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]"
+    r"|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]|[\x{2B740}-\x{2B81F}]"
+    r"|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}])"
+)
+_SPACES = r"[\s\p{Z}\p{Cc}\p{Cf}]+"
+
+
+class VocabularyError(ValueError):
+    """A vocabulary is empty, lacks the special tokens, or has duplicate or blank tokens."""
+
+
+def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> list[str]:
+    """Checks that a vocabulary is usable and returns it as a list.
+
+    Args:
+        tokens: the tokens, in id order.
+        source: what to call the vocabulary in error messages (e.g. its path).
+
+    Returns:
+        The tokens as a list of `str`.
+
+    Raises:
+        VocabularyError: if it is empty, does not start with the special tokens
+            `<pad>, <unk>, <s>, </s>` in this order, or holds a duplicate, an
+            empty token or a token with whitespace (the messages give line numbers,
+            counting from 1).
+    """
+    tokens = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in tokens]
+    if not tokens:
+        raise VocabularyError(f"{source} is empty.")
+    head = tokens[:NUM_SPECIAL]
+    if tuple(head) != SPECIAL_TOKENS:
+        missing = [t for t in SPECIAL_TOKENS if t not in tokens]
+        detail = f"missing {missing}" if missing else f"found {head} first"
+        raise VocabularyError(
+            f"{source} must start with the special tokens {list(SPECIAL_TOKENS)} in this "
+            f"order; {detail}."
+        )
+    seen: dict[str, int] = {}
+    for i, token in enumerate(tokens):
+        if not token:
+            raise VocabularyError(f"{source}: line {i + 1} is an empty token.")
+        if token.split() != [token]:
+            raise VocabularyError(f"{source}: token {token!r} on line {i + 1} has whitespace.")
+        if token in seen:
+            raise VocabularyError(
+                f"{source}: duplicate token {token!r} on lines {seen[token] + 1} and {i + 1}."
+            )
+        seen[token] = i
+    return tokens
+
+
+def load_vocabulary(path: str | os.PathLike) -> list[str]:
+    """Reads and validates a vocabulary file (UTF-8, one token per line).
+
+    Args:
+        path: the vocabulary file.
+
+    Returns:
+        The tokens in id order.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        VocabularyError: if it is unreadable as UTF-8 text, empty, or invalid
+            (see `validate_vocabulary`).
+    """
+    try:
+        text = read_text_file(path)
+    except CorpusFileError as e:
+        raise VocabularyError(f"Cannot read vocabulary: {e}") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return validate_vocabulary([line.removesuffix("\r") for line in lines], str(path))
+
+
+def save_vocabulary(tokens: Sequence[str], path: str | os.PathLike) -> pathlib.Path:
+    """Writes a vocabulary file, one token per line, after validating it.
+
+    Returns:
+        The path written.
+    """
+    tokens = validate_vocabulary(tokens, str(path))
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return path
+
+
+def _check_normalization(normalization):
+    if normalization is not None and normalization not in NORMALIZATION_FORMS:
+        raise ValueError(
+            f"Expected `normalization` in {NORMALIZATION_FORMS} or None. "
+            f"Received: normalization={normalization!r}"
+        )
+    return normalization
+
+
+def _pretokenize(texts, lowercase: bool, normalization: str | None):
+    """Normalises and splits strings into words: `[...]` -> `[..., (words)]`."""
+    texts = tf.convert_to_tensor(texts, tf.string)
+    if normalization:
+        texts = tf_text.normalize_utf8(texts, normalization)
+    if lowercase:
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf.strings.regex_replace(texts, _SPLIT_OFF, r" \1 ")
+    texts = tf.strings.regex_replace(texts, _SPACES, " ")
+    return tf.strings.split(tf.strings.strip(texts))
+
+
+def _as_text_dataset(texts) -> tf.data.Dataset:
+    """A dataset of 1-D string batches from a dataset or an iterable of str."""
+    if isinstance(texts, tf.data.Dataset):
+        if texts.element_spec.shape.rank == 0:
+            texts = texts.batch(256)
+        return texts
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in texts]
+    return tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(256)
+
+
+class WordTokenizer(tf.Module):
+    """Word-level tokeniser: normalised words looked up in a fixed vocabulary.
+
+    Words are split as described in the module docstring; each word is one id and
+    words outside the vocabulary become `UNK_ID`. The graph is pure core
+    TensorFlow unless `normalization` is set.
+
+    Args:
+        vocabulary: the tokens in id order, or the path of a vocabulary file;
+            it must start with `<pad>, <unk>, <s>, </s>`.
+        lowercase: lower-case text (all scripts, accents kept) before lookup.
+        normalization: None, or a Unicode normalisation form applied first
+            ("NFC", "NFKC", "NFD", "NFKD"); adds the `NormalizeUTF8` op.
+        name: the `tf.Module` name.
+
+    Call arguments (`tokenize`, also `__call__`):
+        texts: a string scalar or 1-D batch of raw UTF-8 text.
+
+    Returns:
+        int32 ids: a 1-D tensor for a scalar, a `tf.RaggedTensor` `[batch, (ids)]`
+        for a batch.
+
+    Raises:
+        VocabularyError: for an invalid vocabulary; ValueError for an unknown
+            normalisation form.
+
+    Example:
+
+    >>> tok = WordTokenizer.learn(["Ich grüße dich.", "Él está aquí."], vocab_size=20)
+    >>> tok.tokenize(["Ich grüße Sie"]).shape
+    TensorShape([1, None])
+    >>> tok.detokenize(tok.tokenize(["Ich grüße dich."])).numpy()[0].decode()
+    'Ich grüße dich .'
+    """
+
+    _TABLE_DEFAULT = UNK_ID
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str | os.PathLike,
+        *,
+        lowercase: bool = False,
+        normalization: str | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = load_vocabulary(vocabulary)
+        self._vocabulary = tuple(validate_vocabulary(vocabulary))
+        self.lowercase = bool(lowercase)
+        self.normalization = _check_normalization(normalization)
+        ids = tf.range(len(self._vocabulary), dtype=tf.int64)
+        tokens = tf.constant(self._vocabulary, tf.string)
+        self._token_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tokens, ids),
+            default_value=tf.constant(self._TABLE_DEFAULT, tf.int64),
+        )
+        self._id_to_token = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(ids, tokens), default_value=UNK
+        )
+
+    # -- vocabulary ---------------------------------------------------------
+
+    def vocabulary_size(self) -> int:
+        """Number of tokens, special tokens included."""
+        return len(self._vocabulary)
+
+    def get_vocabulary(self) -> list[str]:
+        """The tokens in id order."""
+        return list(self._vocabulary)
+
+    def token_to_id(self, token: str) -> int:
+        """The id of one vocabulary token (`UNK_ID` if absent). Python-side helper."""
+        try:
+            return self._vocabulary.index(token)
+        except ValueError:
+            return UNK_ID
+
+    def id_to_token(self, token_id: int) -> str:
+        """The token of one id. Python-side helper.
+
+        Raises:
+            ValueError: for an id outside `[0, vocabulary_size())`.
+        """
+        if not 0 <= token_id < len(self._vocabulary):
+            raise ValueError(
+                f"Expected an id in [0, {len(self._vocabulary)}). Received: {token_id}"
+            )
+        return self._vocabulary[token_id]
+
+    @property
+    def tf_text_ops(self) -> tuple[str, ...]:
+        """The tensorflow-text (non-core) op types that tokenising puts in a graph."""
+        return ("NormalizeUTF8",) if self.normalization else ()
+
+    # -- graph functions -----------------------------------------------------
+
+    def _words_to_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        return tf.ragged.map_flat_values(self._token_to_id.lookup, words)
+
+    def _join(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        return tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+
+    def tokenize(self, texts, *, add_bos: bool = False, add_eos: bool = False):
+        """Converts raw strings to token ids.
+
+        Args:
+            texts: a string scalar or 1-D batch (tensor, numpy array, str or list).
+            add_bos: prepend `BOS_ID` to every sequence.
+            add_eos: append `EOS_ID` to every sequence.
+
+        Returns:
+            int32 ids: a 1-D tensor for a scalar input, else a
+            `tf.RaggedTensor` of shape `[batch, (ids)]`.
+
+        Raises:
+            ValueError: for inputs of rank above 1.
+        """
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank == 0:
+            return self.tokenize(texts[tf.newaxis], add_bos=add_bos, add_eos=add_eos)[0]
+        if texts.shape.rank != 1:
+            raise ValueError(f"Expected a string scalar or 1-D batch. Received {texts.shape}.")
+        words = _pretokenize(texts, self.lowercase, self.normalization)
+        ids = tf.cast(self._words_to_ids(words), tf.int32)
+        parts = [ids]
+        if add_bos:
+            parts.insert(0, tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], BOS_ID)))
+        if add_eos:
+            parts.append(tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], EOS_ID)))
+        return tf.concat(parts, axis=1) if len(parts) > 1 else ids
+
+    __call__ = tokenize
+
+    def detokenize(self, ids, *, stop_at_eos: bool = True) -> tf.Tensor:
+        """Converts token ids back to text.
+
+        Special tokens are dropped: padding, `<s>` and `</s>` never appear, and
+        with `stop_at_eos` everything after the first `</s>` of a row is dropped
+        too. Unknown ids render as `<unk>`. Words are joined with single spaces,
+        so text comes back normalised ("Hi, you" -> "Hi , you").
+
+        Args:
+            ids: integer ids: 1-D (one sequence), or 2-D dense (padded with
+                `PAD_ID`) or ragged `[batch, (ids)]`.
+            stop_at_eos: drop the first `</s>` of each row and all that follows.
+
+        Returns:
+            A string scalar for 1-D input, else a `[batch]` string tensor.
+        """
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.convert_to_tensor(ids)
+            if ids.shape.rank == 1:
+                return self.detokenize(ids[tf.newaxis], stop_at_eos=stop_at_eos)[0]
+            ids = tf.RaggedTensor.from_tensor(ids)
+        ids = tf.cast(ids, tf.int64)
+        keep = tf.logical_and(
+            tf.logical_and(tf.not_equal(ids, PAD_ID), tf.not_equal(ids, BOS_ID)),
+            tf.not_equal(ids, EOS_ID),
+        )
+        if stop_at_eos:
+            dense = ids.to_tensor(default_value=PAD_ID)
+            seen_eos = tf.cumsum(tf.cast(tf.equal(dense, EOS_ID), tf.int32), axis=1)
+            before_eos = tf.RaggedTensor.from_tensor(
+                tf.equal(seen_eos, 0), lengths=ids.row_lengths()
+            )
+            keep = tf.logical_and(keep, before_eos)
+        kept = tf.ragged.boolean_mask(ids, keep)
+        tokens = tf.ragged.map_flat_values(self._id_to_token.lookup, kept)
+        return self._join(tokens)
+
+    # -- configuration and persistence --------------------------------------
+
+    def get_config(self) -> dict:
+        """The constructor arguments, vocabulary included."""
+        return {
+            "vocabulary": self.get_vocabulary(),
+            "lowercase": self.lowercase,
+            "normalization": self.normalization,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Builds a tokeniser from `get_config()` output."""
+        return cls(**config)
+
+    def save(self, path: str | os.PathLike) -> pathlib.Path:
+        """Writes the vocabulary file at `path` and the options beside it.
+
+        The options (everything in `get_config()` but the vocabulary, plus the
+        class) go to `<path>.json`, so `load(path)` rebuilds the same tokeniser.
+
+        Returns:
+            The vocabulary path.
+        """
+        path = save_vocabulary(self._vocabulary, path)
+        config = self.get_config()
+        config.pop("vocabulary")
+        config.pop("name")
+        config = {"class": type(self).__name__, "format": _FORMAT_VERSION, **config}
+        config_path = path.with_name(path.name + CONFIG_SUFFIX)
+        config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **overrides):
+        """Loads a tokeniser written by `save`.
+
+        Args:
+            path: the vocabulary file. Options come from `<path>.json` when it
+                exists, else from the constructor defaults.
+            **overrides: constructor options that replace the saved ones.
+
+        Raises:
+            VocabularyError: for an invalid vocabulary file; ValueError when the
+                options file names another tokeniser class.
+        """
+        path = pathlib.Path(path)
+        options = {}
+        config_path = path.with_name(path.name + CONFIG_SUFFIX)
+        if config_path.is_file():
+            options = json.loads(config_path.read_text(encoding="utf-8"))
+            saved_class = options.pop("class", cls.__name__)
+            options.pop("format", None)
+            if saved_class != cls.__name__:
+                raise ValueError(
+                    f"{path} was saved by {saved_class}, not {cls.__name__}; use "
+                    f"{saved_class}.load() or load_tokenizer()."
+                )
+        options.update(overrides)
+        return cls(load_vocabulary(path), **options)
+
+    # -- learning -----------------------------------------------------------
+
+    @classmethod
+    def learn(
+        cls,
+        texts: Iterable[str] | tf.data.Dataset,
+        vocab_size: int,
+        *,
+        lowercase: bool = False,
+        normalization: str | None = None,
+        min_count: int = 1,
+        name: str | None = None,
+    ) -> WordTokenizer:
+        """Builds a word vocabulary from training text.
+
+        Keeps the `vocab_size - 4` most frequent words seen at least `min_count`
+        times (ties broken alphabetically, so the result is deterministic).
+
+        Args:
+            texts: training strings, or a dataset of string scalars or batches.
+            vocab_size: maximum vocabulary size, special tokens included.
+            lowercase: as in the constructor; the vocabulary is learned with it.
+            normalization: as in the constructor.
+            min_count: minimum word frequency.
+            name: the `tf.Module` name.
+
+        Returns:
+            A `WordTokenizer` with the learned vocabulary.
+
+        Raises:
+            ValueError: if `vocab_size <= 4`, `min_count < 1`, or no word is found.
+        """
+        if vocab_size <= NUM_SPECIAL:
+            raise ValueError(f"Expected vocab_size > {NUM_SPECIAL}. Received: {vocab_size}")
+        if min_count < 1:
+            raise ValueError(f"Expected min_count >= 1. Received: {min_count}")
+        _check_normalization(normalization)
+        counts: collections.Counter = collections.Counter()
+        for batch in _as_text_dataset(texts):
+            words = _pretokenize(batch, lowercase, normalization)
+            counts.update(words.flat_values.numpy().tolist())
+        ranked = sorted(
+            (w.decode("utf-8") for w, c in counts.items() if c >= min_count),
+            key=lambda w: (-counts[w.encode("utf-8")], w),
+        )
+        if not ranked:
+            raise ValueError("No words found in the training text.")
+        # A special token can never be a word: the splitter cuts "<" and ">" off.
+        vocabulary = list(SPECIAL_TOKENS) + ranked[: vocab_size - NUM_SPECIAL]
+        return cls(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+
+
+class WordPieceTokenizer(WordTokenizer):
+    """WordPiece subword tokeniser: words split into the longest vocabulary pieces.
+
+    Words are split as in `WordTokenizer`; each word then becomes the greedy
+    longest-match-first sequence of vocabulary pieces, continuation pieces
+    carrying the `##` prefix ("Straßenbahn" -> "Straßen", "##bahn"). A word that
+    cannot be covered (or is longer than `max_bytes_per_word`) becomes one
+    `UNK_ID`. Uses the tensorflow-text op `WordpieceTokenizeWithOffsets`.
+
+    Args:
+        vocabulary: tokens in id order or a vocabulary file path, starting with
+            the special tokens; continuation pieces start with `##`.
+        lowercase: lower-case text (accents kept) before splitting.
+        normalization: None or a Unicode normalisation form ("NFC", ...).
+        max_bytes_per_word: longer words become `UNK_ID`.
+        name: the `tf.Module` name.
+
+    Example:
+
+    >>> texts = ["Die Straßenbahn fährt.", "Die Straße ist nass."] * 10
+    >>> tok = WordPieceTokenizer.learn(texts, vocab_size=60, lowercase=True)
+    >>> tok.detokenize(tok.tokenize("Die Straßenbahn")).numpy().decode()
+    'die straßenbahn'
+    """
+
+    _TABLE_DEFAULT = -1  # the WordPiece kernel treats -1 as "not in the vocabulary"
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str | os.PathLike,
+        *,
+        lowercase: bool = False,
+        normalization: str | None = None,
+        max_bytes_per_word: int = 100,
+        name: str | None = None,
+    ):
+        super().__init__(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+        if max_bytes_per_word <= 0:
+            raise ValueError(
+                f"Expected a positive integer for `max_bytes_per_word`. "
+                f"Received: max_bytes_per_word={max_bytes_per_word}"
+            )
+        self.max_bytes_per_word = int(max_bytes_per_word)
+        self._wordpiece = tf_text.WordpieceTokenizer(
+            self._token_to_id,
+            suffix_indicator=SUFFIX_INDICATOR,
+            max_bytes_per_word=self.max_bytes_per_word,
+            token_out_type=tf.int64,
+            unknown_token=UNK,
+        )
+
+    @property
+    def tf_text_ops(self) -> tuple[str, ...]:
+        """The tensorflow-text (non-core) op types that tokenising puts in a graph."""
+        return super().tf_text_ops + ("WordpieceTokenizeWithOffsets",)
+
+    def _words_to_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        return self._wordpiece.tokenize(words).merge_dims(-2, -1)
+
+    def _join(self, tokens: tf.RaggedTensor) -> tf.Tensor:
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        text = tf.strings.regex_replace(text, " " + SUFFIX_INDICATOR, "")
+        return tf.strings.regex_replace(text, "^" + SUFFIX_INDICATOR, "")
+
+    def get_config(self) -> dict:
+        """The constructor arguments, vocabulary included."""
+        return {**super().get_config(), "max_bytes_per_word": self.max_bytes_per_word}
+
+    @classmethod
+    def learn(
+        cls,
+        texts: Iterable[str] | tf.data.Dataset,
+        vocab_size: int,
+        *,
+        lowercase: bool = False,
+        normalization: str | None = None,
+        learn_params: dict | None = None,
+        name: str | None = None,
+    ) -> WordPieceTokenizer:
+        """Learns a WordPiece vocabulary from training text.
+
+        Runs `bert_vocab_from_dataset` on the text after steps 1-3 of the module
+        docstring, with reserved tokens `<pad>, <unk>, <s>, </s>`. The learner
+        keeps every character seen (alone and as `##` piece), so `vocab_size` is
+        a target, not a guarantee: a text with many distinct characters may
+        yield more tokens.
+
+        Args:
+            texts: training strings, or a dataset of string scalars or batches.
+            vocab_size: target vocabulary size, special tokens included.
+            lowercase: as in the constructor; the vocabulary is learned with it.
+            normalization: as in the constructor.
+            learn_params: extra arguments for the learner (e.g.
+                `{"lower_thresh": 5}`); see
+                `tensorflow_text.tools.wordpiece_vocab.wordpiece_tokenizer_learner_lib.learn`.
+            name: the `tf.Module` name.
+
+        Returns:
+            A `WordPieceTokenizer` with the learned vocabulary.
+
+        Raises:
+            ValueError: if `vocab_size <= 4` or no word is found.
+        """
+        from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
+        if vocab_size <= NUM_SPECIAL:
+            raise ValueError(f"Expected vocab_size > {NUM_SPECIAL}. Received: {vocab_size}")
+        _check_normalization(normalization)
+
+        def presplit(batch):
+            words = _pretokenize(batch, lowercase, normalization)
+            return tf.strings.reduce_join(words, axis=-1, separator=" ")
+
+        dataset = _as_text_dataset(texts).map(presplit)
+        # The text is already normalised and split: the learner's own BERT splitter
+        # must only split on the spaces we put in, so it gets lower_case=False.
+        vocabulary = bert_vocab.bert_vocab_from_dataset(
+            dataset,
+            vocab_size=vocab_size,
+            reserved_tokens=list(SPECIAL_TOKENS),
+            bert_tokenizer_params={"lower_case": False},
+            learn_params=dict(learn_params or {}),
+        )
+        if len(vocabulary) <= NUM_SPECIAL:
+            raise ValueError("No words found in the training text.")
+        return cls(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+
+
+_CLASSES = {c.__name__: c for c in (WordTokenizer, WordPieceTokenizer)}
+
+
+def load_tokenizer(path: str | os.PathLike) -> WordTokenizer:
+    """Loads whichever tokeniser class `save` wrote at `path`.
+
+    Args:
+        path: a vocabulary file with its `<path>.json` options file.
+
+    Returns:
+        A `WordTokenizer` or `WordPieceTokenizer`.
+
+    Raises:
+        FileNotFoundError: if the options file is missing (then load with a
+            class's `load`, which falls back to defaults).
+        ValueError: for an unknown class name in the options file.
+    """
+    path = pathlib.Path(path)
+    config_path = path.with_name(path.name + CONFIG_SUFFIX)
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"No tokenizer options file {config_path}; use WordTokenizer.load(path) or "
+            f"WordPieceTokenizer.load(path) for a bare vocabulary file."
+        )
+    class_name = json.loads(config_path.read_text(encoding="utf-8")).get("class")
+    if class_name not in _CLASSES:
+        raise ValueError(
+            f"{config_path} names unknown tokenizer class {class_name!r}; known: {sorted(_CLASSES)}."
+        )
+    return _CLASSES[class_name].load(path)
