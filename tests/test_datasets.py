@@ -165,14 +165,18 @@ def test_offline_download_fails_fast_with_instructions(tmp_path, monkeypatch, no
 
 
 def test_unanswered_connection_times_out(tmp_path, monkeypatch, no_env_mirror):
-    def hang(*args, **kwargs):
-        time.sleep(10)
+    release = threading.Event()
+
+    def hang(*args, **kwargs):  # a host that never answers (or a DNS lookup that hangs)
+        release.wait(10)
+        raise OSError("released by the test")
 
     monkeypatch.setattr(datasets.socket, "create_connection", hang)
     start = time.monotonic()
     with pytest.raises(DatasetUnavailableError, match="no answer .* within 0.5 s") as info:
         fetch("tinyshakespeare", cache_dir=tmp_path, timeout=0.5)
     assert time.monotonic() - start < 5
+    release.set()
     assert DATASETS["tinyshakespeare"].urls[0] in str(info.value)
     assert "TEXTRNN_DATA_DIR" in str(info.value)
 
@@ -260,6 +264,31 @@ def test_download_with_wrong_checksum_is_rejected(tmp_path, monkeypatch, no_env_
     with pytest.raises(DatasetUnavailableError, match="hash does not match"):
         fetch("fake", cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache" / "textrnn" / "fake" / "sub" / "a.txt").exists()
+
+
+def test_archive_member_with_wrong_checksum_is_rejected(
+    tmp_path, monkeypatch, no_env_mirror, server
+):
+    srv, served = server
+    with zipfile.ZipFile(served / "pack.zip", "w") as z:
+        z.writestr("pack/inner.txt", b"tampered\n")
+    url = f"{srv.url}/pack.zip"
+    expected = b"original\n"
+    spec = DatasetSpec(
+        name="fake",
+        description="",
+        license="",
+        downloads=(RemoteFile(url, None, archive=True),),
+        files=(DataFile("inner.txt", _sha(expected), 9, source=url, member="pack/inner.txt"),),
+        splits={},
+        expected_counts={},
+        count_unit="files",
+    )
+    monkeypatch.setitem(DATASETS, "fake", spec)
+    with pytest.raises(ChecksumError, match="inner.txt"):
+        fetch("fake", cache_dir=tmp_path / "cache")
+    folder = tmp_path / "cache" / "textrnn" / "fake"
+    assert not (folder / "inner.txt").exists() and not (folder / "pack.zip").exists()
 
 
 def test_imdb_builder_writes_mirror_format(tmp_path):

@@ -724,7 +724,15 @@ def fetch(
     if missing:
         _fetch_into_cache(spec, missing, base, root, timeout)
         for f in missing:
-            _verify(spec, f, root / f.path, by_content=bool(f.build))
+            try:
+                _verify(spec, f, root / f.path, by_content=bool(f.build))
+            except ChecksumError:
+                # Drop the bad file and its archive, so the next call downloads afresh.
+                (root / f.path).unlink(missing_ok=True)
+                dl = spec.download(f.source)
+                if dl.archive:
+                    (root / dl.filename).unlink(missing_ok=True)
+                raise
     return root
 
 
