@@ -9,6 +9,8 @@ Documented behaviour for awkward prompts:
 - characters the model never saw map to `<unk>` (the Python API warns about them);
 - bytes that are not valid UTF-8 are an error in the Python API; inside the graph they
   become U+FFFD, i.e. `<unk>`;
+- generation never emits special ids (`<pad>`, `<unk>`, `<s>`, `</s>`): their logits
+  are masked, and scores are log-probabilities over the real characters;
 - prompts of any length are processed in one pass (the recurrent state carries all of
   the prompt, however long; there is no window limit).
 """
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from textrnn import decoding
 from textrnn.char_tokenizer import CharTokenizer, ensure_text
-from textrnn.special_tokens import PAD_ID
+from textrnn.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 EMPTY_PROMPT_REPLACEMENT = "\n"
 STRATEGIES = ("greedy", "sample", "beam")
@@ -54,17 +57,24 @@ class CharGenerator(tf.Module):
             )
         self.model = model
         self.tokenizer = tokenizer
+        # Special ids are never valid characters to emit: give them (effectively) zero
+        # probability, so scores are log-probabilities over real characters only.
+        bias = np.zeros([model.vocab_size], np.float32)
+        bias[[PAD_ID, UNK_ID, BOS_ID, EOS_ID]] = -1e9
+        self._special_bias = tf.constant(bias)
         self.beam_strategy = decoding.BeamSearch(
             width=beam_width, n_best=1, length_penalty=length_penalty, alpha=alpha
         )
+
+    def _step(self, token_ids, state, context=None):
+        logits, state = self.model.step(token_ids, state, context)
+        return logits + self._special_bias, state
 
     def _run(self, prompts, strategy, max_length):
         prompts = tf.where(tf.strings.length(prompts) > 0, prompts, EMPTY_PROMPT_REPLACEMENT)
         ids = self.tokenizer.encode(prompts)
         start_ids, state = self.model.prime(ids.to_tensor(PAD_ID), ids.row_lengths())
-        result = decoding.decode(
-            self.model.step, state, start_ids, strategy, max_length, end_ids=()
-        )
+        result = decoding.decode(self._step, state, start_ids, strategy, max_length, end_ids=())
         best = result.ids[:, 0, :]
         continuation = self.tokenizer.decode(tf.RaggedTensor.from_tensor(best, lengths=result.lengths[:, 0]))
         return {

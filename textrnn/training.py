@@ -270,21 +270,26 @@ def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose
     )
     progress = _Progress(run_dir / PROGRESS_FILE, batch * seq_len, cfg.train.max_minutes)
     best = progress.state["best_val_loss"]
+    # Order matters for a kill between callbacks: the progress record goes last, so it
+    # never claims an epoch that the backup, the history or the best model lack.
     callbacks += [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True,
-                                         delete_checkpoint=False),
-        progress,
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.weights.h5"), monitor="val_loss", save_best_only=True,
             save_weights_only=True, initial_value_threshold=best,
         ),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
+        keras.callbacks.BackupAndRestore(
+            str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False
+        ),
     ]
     if cfg.train.early_stopping_patience:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.early_stopping_patience)
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.train.early_stopping_patience
+            )
         )
+    callbacks.append(progress)
     model.fit(
         train_ds,
         epochs=cfg.train.epochs,
