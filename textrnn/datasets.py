@@ -474,9 +474,15 @@ def cache_path(name: str, cache_dir: str | os.PathLike | None = None) -> pathlib
     return base / "textrnn" / name
 
 
-def _where_to_put(spec: DatasetSpec, files: list[DataFile], cache_root: pathlib.Path) -> str:
+def _where_to_put(
+    spec: DatasetSpec,
+    files: list[DataFile],
+    cache_root: pathlib.Path,
+    mirror_root: pathlib.Path | None = None,
+) -> str:
     env = os.environ.get(ENV_VAR)
-    mirror_root = pathlib.Path(env) / spec.name if env else pathlib.Path(f"${ENV_VAR}") / spec.name
+    if mirror_root is None:
+        mirror_root = pathlib.Path(env or f"${ENV_VAR}") / spec.name
     lines = []
     by_source: dict[str | None, list[DataFile]] = {}
     for f in files:
@@ -590,8 +596,6 @@ def _fetch_into_cache(
     root: pathlib.Path,
     timeout: float,
 ) -> None:
-    import keras  # imported late: reading a mirror never needs Keras
-
     if any(f.source is None for f in missing):
         names = ", ".join(f.path for f in missing if f.source is None)
         raise DatasetUnavailableError(
@@ -606,6 +610,8 @@ def _fetch_into_cache(
                 f"Cannot download dataset '{spec.name}': {reason}. You seem to be "
                 f"offline.\n{_where_to_put(spec, missing, root)}"
             )
+    import keras  # imported late: mirrors and offline errors never need Keras
+
     # get_file falls back to /tmp/.keras when cache_dir does not exist yet.
     base.mkdir(parents=True, exist_ok=True)
     for url in sources:
@@ -744,7 +750,7 @@ def _from_mirror(
         names = ", ".join(str(root / f.path) for f in absent)
         raise DatasetUnavailableError(
             f"Dataset '{spec.name}': the mirror given by {origin} lacks {names}.\n"
-            + _where_to_put(spec, absent, cache_path(spec.name))
+            + _where_to_put(spec, absent, cache_path(spec.name), root)
         )
     for f in wanted:
         _verify(spec, f, root / f.path)
