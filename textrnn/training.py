@@ -222,10 +222,9 @@ def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose
         >>> train_charlm(cfg, "runs/demo")["val_loss_windows"]
     """
     run_dir = Path(run_dir)
+    corpus = datasets.load_char_corpus(cfg.data.dataset)  # fails before touching run_dir
     _prepare_run_dir(run_dir, cfg, resume)
     keras.utils.set_random_seed(cfg.train.seed)
-
-    corpus = datasets.load_char_corpus(cfg.data.dataset)
     vocab_path = run_dir / VOCAB_FILE
     if resume and vocab_path.exists():
         tokenizer = CharTokenizer.load(vocab_path)
