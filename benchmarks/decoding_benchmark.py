@@ -1,0 +1,307 @@
+"""Decoding throughput: `textrnn.decoding` vs. a Python loop vs. `keras_hub.samplers`.
+
+One randomly initialised model (a `textrnn.char_lm.CharLM` LSTM, 1 layer, 512 units,
+vocabulary 68; a plain Keras `LSTMCell` of the same size if `CharLM` is missing) is
+driven four ways, all wrapped in `tf.function`:
+
+- `textrnn`: `decode()` (one `tf.while_loop` in the graph);
+- `textrnn+xla`: the same with `jit_compile=True`;
+- `python loop`: the TF text-generation tutorial pattern, one `tf.function` call per
+  token from Python (`OneStep`); its beam search does the top-k in NumPy per step;
+- `keras_hub`: `keras_hub.samplers.RandomSampler` / `BeamSampler` (KerasHub 0.32) over a
+  `next(prompt, cache, index)` closure, when KerasHub can be loaded from a private
+  `pip install --no-deps --target DIR keras-hub` (see `--keras-hub-dir`).
+
+Figures: sampling tokens/s (batch 1 and 64, `--tokens` tokens per row, no end token) and
+beam search (width 5) sequences/s (batch 1 and 64, `--beam-length` tokens each). Each
+figure is the median of `--repeats` timed runs after one warm-up run (tracing and
+compilation excluded). These are CPU wall-clock figures: other processes on the machine
+change them, so compare columns of one run, not runs.
+
+Usage:
+    python benchmarks/decoding_benchmark.py --out runs/decoding_benchmark.json
+    python benchmarks/decoding_benchmark.py --quick      # a smoke run, tiny sizes
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import types
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from textrnn.decoding import BeamSearch, Sampling, decode
+from textrnn.special_tokens import BOS_ID
+
+# Every contender builds fresh tf.functions on purpose; the retracing warning is noise here.
+tf.get_logger().setLevel("ERROR")
+
+VOCAB, UNITS, EMBEDDING = 68, 512, 64
+WIDTH = 5
+
+
+# ----------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------
+
+
+class KerasLSTMStep:
+    """Fallback when `textrnn.char_lm` is absent: embedding -> LSTMCell -> dense."""
+
+    def __init__(self, vocab_size, units, embedding_dim):
+        import keras
+
+        self.units = units
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim)
+        self.cell = keras.layers.LSTMCell(units)
+        self.projection = keras.layers.Dense(vocab_size)
+        self.embedding.build((None,))
+        self.cell.build((None, embedding_dim))
+        self.projection.build((None, units))
+
+    def initial_state(self, batch_size):
+        zeros = tf.zeros([batch_size, self.units])
+        return ((zeros, zeros),)
+
+    def step(self, token_ids, state, context=None):
+        out, (h, c) = self.cell(self.embedding(token_ids), list(state[0]))
+        return self.projection(out), ((h, c),)
+
+
+def build_model():
+    try:
+        from textrnn.char_lm import CharLM
+    except ImportError as error:
+        print(f"textrnn.char_lm unavailable ({error}); using a plain Keras LSTMCell step.")
+        return KerasLSTMStep(VOCAB, UNITS, EMBEDDING), "keras.layers.LSTMCell"
+    model = CharLM(vocab_size=VOCAB, cell="lstm", units=UNITS, embedding_dim=EMBEDDING)
+    model.build()
+    return model, "textrnn.char_lm.CharLM"
+
+
+# ----------------------------------------------------------------------------------------
+# The contenders: each `make_*` returns a zero-argument callable that runs one decode
+# ----------------------------------------------------------------------------------------
+
+
+def make_textrnn(model, batch, length, beam, jit):
+    start = tf.fill([batch], BOS_ID)
+    state = model.initial_state(batch)
+    strategy = BeamSearch(WIDTH, length_penalty="none") if beam else Sampling(seed=1)
+
+    @tf.function(jit_compile=jit)
+    def run(start, state):
+        return decode(model.step, state, start, strategy, length, end_ids=()).ids
+
+    return lambda: run(start, state).numpy()
+
+
+def make_python_loop(model, batch, length, beam):
+    if beam:
+        return make_python_beam(model, batch, length)
+    start = tf.fill([batch], BOS_ID)
+    state = model.initial_state(batch)
+
+    @tf.function
+    def one_step(ids, state):
+        logits, state = model.step(ids, state)
+        next_ids = tf.random.categorical(logits, 1, dtype=tf.int32)[:, 0]
+        return next_ids, state
+
+    def run():
+        ids, st, out = start, state, []
+        for _ in range(length):
+            ids, st = one_step(ids, st)
+            out.append(ids)
+        return tf.stack(out, 1).numpy()
+
+    return run
+
+
+def make_python_beam(model, batch, length):
+    state = tf.nest.map_structure(lambda s: tf.repeat(s, WIDTH, 0), model.initial_state(batch))
+
+    @tf.function
+    def step(ids, state, parents):
+        state = tf.nest.map_structure(lambda s: tf.gather(s, parents), state)
+        logits, state = model.step(ids, state)
+        return tf.nn.log_softmax(logits), state
+
+    def run():
+        ids = np.full(batch * WIDTH, BOS_ID, np.int32)
+        parents = np.arange(batch * WIDTH, dtype=np.int32)
+        scores = np.tile([0.0] + [-np.inf] * (WIDTH - 1), (batch, 1))
+        sequences = np.zeros((batch, WIDTH, 0), np.int32)
+        st = state
+        for _ in range(length):
+            log_probs, st = step(ids, st, parents)
+            candidates = scores[:, :, None] + log_probs.numpy().reshape(batch, WIDTH, -1)
+            flat = candidates.reshape(batch, -1)
+            top = np.argpartition(-flat, WIDTH, axis=1)[:, :WIDTH]
+            beams, tokens = top // VOCAB, (top % VOCAB).astype(np.int32)
+            scores = np.take_along_axis(flat, top, 1)
+            sequences = np.concatenate(
+                [np.take_along_axis(sequences, beams[:, :, None], 1), tokens[:, :, None]], 2
+            )
+            parents = (beams + np.arange(batch)[:, None] * WIDTH).reshape(-1).astype(np.int32)
+            ids = tokens.reshape(-1)
+        return sequences
+
+    return run
+
+
+def load_keras_hub(directory):
+    """Imports the KerasHub samplers from `directory`, or returns the reason it cannot.
+
+    Only `keras_hub.src.samplers` is loaded: stub parent packages stop the package's
+    `__init__` from importing every model (and their tokenizers, sentencepiece, kagglehub
+    dependencies, which are not installed). Nothing outside `directory` is touched.
+    """
+    if not os.path.isdir(os.path.join(directory, "keras_hub", "src", "samplers")):
+        return None, (
+            f"keras_hub not found in {directory}; install it there with "
+            f"`pip install --no-deps --target {directory} keras-hub`"
+        )
+    for name, path in [("keras_hub", "keras_hub"), ("keras_hub.src", "keras_hub/src")]:
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(directory, path)]
+        sys.modules.setdefault(name, package)
+    try:
+        from keras_hub.src.samplers.beam_sampler import BeamSampler
+        from keras_hub.src.samplers.random_sampler import RandomSampler
+    except Exception as error:  # noqa: BLE001 - any failure means "skip, and say why"
+        return None, f"importing keras_hub samplers failed: {type(error).__name__}: {error}"
+    version = "?"
+    for entry in os.listdir(directory):
+        if entry.startswith("keras_hub-") and entry.endswith(".dist-info"):
+            version = entry[len("keras_hub-") : -len(".dist-info")]
+    return {"RandomSampler": RandomSampler, "BeamSampler": BeamSampler, "version": version}, None
+
+
+def make_keras_hub(hub, model, batch, length, beam):
+    sampler = hub["BeamSampler"](num_beams=WIDTH) if beam else hub["RandomSampler"](seed=1)
+    prompt = tf.concat([tf.fill([batch, 1], BOS_ID), tf.zeros([batch, length], tf.int32)], axis=1)
+    mask = tf.concat([tf.ones([batch, 1], tf.bool), tf.zeros([batch, length], tf.bool)], 1)
+    state = model.initial_state(batch)
+
+    def next_fn(prompt, cache, index):
+        logits, cache = model.step(prompt[:, index - 1], cache)
+        return logits, None, cache
+
+    @tf.function
+    def run(prompt, state):
+        return sampler(next_fn, prompt, cache=state, index=1, mask=mask)
+
+    return lambda: run(prompt, state).numpy()
+
+
+# ----------------------------------------------------------------------------------------
+# Timing
+# ----------------------------------------------------------------------------------------
+
+
+def median_seconds(fn, repeats):
+    fn()  # warm-up: tracing / compilation
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", help="write the figures as JSON here (default: print only)")
+    parser.add_argument("--tokens", type=int, default=1000, help="sampled tokens per row")
+    parser.add_argument("--beam-length", type=int, default=100, help="tokens per beam sequence")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keras-hub-dir", default="/tmp/khub")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tokens, args.beam_length, args.batches, args.repeats = 20, 10, [1, 4], 1
+
+    model, model_name = build_model()
+    hub, hub_skip = load_keras_hub(args.keras_hub_dir)
+    if hub_skip:
+        print(f"keras_hub column skipped: {hub_skip}")
+
+    contenders = {
+        "textrnn": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=False),
+        "textrnn+xla": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=True),
+        "python loop": lambda b, n, beam: make_python_loop(model, b, n, beam),
+    }
+    if hub:
+        contenders["keras_hub"] = lambda b, n, beam: make_keras_hub(hub, model, b, n, beam)
+
+    rows = []
+    for beam in (False, True):
+        for batch in args.batches:
+            length = args.beam_length if beam else args.tokens
+            task = (
+                f"beam w={WIDTH}, {length} tok, batch {batch}: seq/s"
+                if beam
+                else f"sample {length} tok, batch {batch}: tok/s"
+            )
+            figures = {}
+            for name, make in contenders.items():
+                try:
+                    seconds = median_seconds(make(batch, length, beam), args.repeats)
+                except Exception as error:  # noqa: BLE001 - report and go on
+                    print(f"{name} failed on '{task}': {type(error).__name__}: {error}")
+                    figures[name] = None
+                    continue
+                figures[name] = batch / seconds if beam else batch * length / seconds
+            rows.append({"task": task, "beam": beam, "batch": batch, "length": length,
+                         "figures": figures})  # fmt: skip
+            print_row(task, figures, list(contenders))
+
+    report = {
+        "model": f"{model_name}(vocab_size={VOCAB}, lstm, units={UNITS}, layers=1, "
+        f"embedding_dim={EMBEDDING}), random weights",
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        },
+        "versions": {
+            "tensorflow": tf.__version__,
+            "python": platform.python_version(),
+            "keras_hub": hub["version"] if hub else None,
+        },
+        "keras_hub_skipped": hub_skip,
+        "repeats": args.repeats,
+        "statistic": "median wall-clock after one warm-up run",
+        "rows": rows,
+    }
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.out}")
+    return report
+
+
+def print_row(task, figures, names):
+    if not hasattr(print_row, "header"):
+        print_row.header = True
+        print(f"{'':44}" + "".join(f"{n:>14}" for n in names))
+    cells = "".join(f"{figures[n]:>14.1f}" if figures.get(n) else f"{'-':>14}" for n in names)
+    print(f"{task:44}{cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
