@@ -881,6 +881,13 @@ def test_same_ids_eagerly_in_tf_function_and_after_saved_model_reload(name, tmp_
     if name == "sample":
         other_seed = tf.saved_model.load(str(tmp_path))(start_ids, state, tf.constant(10), 18)
         assert not np.array_equal(other_seed["ids"], eager.ids)
+    # Stock TensorFlow Serving runs only core ops: every op of the graph (while-loop bodies
+    # included) must be a core TensorFlow op.
+    graph = module.__call__.get_concrete_function().graph.as_graph_def()
+    ops = {node.op for node in graph.node}
+    ops |= {node.op for function in graph.library.function for node in function.node_def}
+    assert "While" in ops or "StatelessWhile" in ops
+    assert not [op for op in ops if not hasattr(tf.raw_ops, op)]
 
 
 @pytest.mark.parametrize("name", ["greedy", "beam", "sample"])
