@@ -42,16 +42,23 @@ def machine() -> str:
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def write_table(results: dict) -> None:
     rows = [
-        "| label | cell | layers | units | params | train time (min) | train chars/s | "
-        "val loss, windows (nats) | val bpc, windows | val loss, sequential (nats) | val bpc, sequential | epochs |",
+        (
+            "| label | cell | layers | units | params | train time (min) | train chars/s | "
+            "val loss, windows (nats) | val bpc, windows | val loss, sequential (nats) | val bpc, sequential | epochs |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
@@ -67,7 +74,9 @@ def write_table(results: dict) -> None:
     text = md.read_text(encoding="utf-8") if md.exists() else ""
     start, end = "<!-- results-table:start -->", "<!-- results-table:end -->"
     if start in text and end in text:
-        text = text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end):]
+        text = (
+            text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :]
+        )
     else:
         text += f"\n{start}\n{table}\n{end}\n"
     md.write_text(text, encoding="utf-8")

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from textrnn.char_generation import CharGenerator, generate
-from textrnn.special_tokens import NUM_SPECIAL
 from textrnn.export import core_op_report, export_charlm
+from textrnn.special_tokens import NUM_SPECIAL
 from textrnn.training import load_run
 
 
@@ -84,14 +84,29 @@ def test_export_loads_in_bare_tensorflow_and_matches_api(loaded, tmp_path):
     assert core_op_report(export_dir) == set()
     info = json.loads((export_dir / "textrnn_export.json").read_text())
     assert info["non_core_ops"] == []
-    proc = subprocess.run([sys.executable, "-c", BARE_LOAD, str(export_dir)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BARE_LOAD, str(export_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert served["greedy"] == generate(model, tokenizer, ["The keeper", ""], strategy="greedy",
-                                        max_length=15)
-    assert served["sample"] == generate(model, tokenizer, ["The keeper"], strategy="sample",
-                                        max_length=15, temperature=0.9, top_k=5, top_p=0.95, seed=11)
+    assert served["greedy"] == generate(
+        model, tokenizer, ["The keeper", ""], strategy="greedy", max_length=15
+    )
+    assert served["sample"] == generate(
+        model,
+        tokenizer,
+        ["The keeper"],
+        strategy="sample",
+        max_length=15,
+        temperature=0.9,
+        top_k=5,
+        top_p=0.95,
+        seed=11,
+    )
     assert served["default_len"] > 0
     with pytest.raises(FileExistsError):
         export_charlm(model, tokenizer, export_dir)

@@ -7,9 +7,9 @@ from textrnn.char_lm import CharLM
 from textrnn.training import StateCarryingLM
 
 CONFIGS = [
-    dict(cell="lstm", num_layers=2),
-    dict(cell="gru", num_layers=1, layer_norm=True),
-    dict(cell="rnn", num_layers=2, dropout=0.1),
+    {"cell": "lstm", "num_layers": 2},
+    {"cell": "gru", "num_layers": 1, "layer_norm": True},
+    {"cell": "rnn", "num_layers": 2, "dropout": 0.1},
 ]
 
 
@@ -73,10 +73,10 @@ def test_keras_save_load_and_config_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "kw, message",
     [
-        (dict(units=0), "units"),
-        (dict(cell="transformer"), "cell"),
-        (dict(dropout=1.5), "dropout"),
-        (dict(vocab_size=-1), "vocab_size"),
+        ({"units": 0}, "units"),
+        ({"cell": "transformer"}, "cell"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"vocab_size": -1}, "vocab_size"),
     ],
 )
 def test_invalid_arguments(kw, message):

@@ -37,7 +37,8 @@ def test_invalid_utf8_bytes():
         tok.encode_text(b"a\xffc")
     # In the graph, bad bytes become U+FFFD and so <unk>.
     np.testing.assert_array_equal(
-        tok.encode(tf.constant([b"a\xffc"]))[0].numpy(), [tok.encode_text("a")[0], UNK_ID, tok.encode_text("c")[0]]
+        tok.encode(tf.constant([b"a\xffc"]))[0].numpy(),
+        [tok.encode_text("a")[0], UNK_ID, tok.encode_text("c")[0]],
     )
     with pytest.raises(TypeError):
         ensure_text(3)
@@ -68,7 +69,10 @@ def test_save_load_round_trip(tmp_path):
         ("hello\n", "not a textrnn character vocabulary"),
         ("# textrnn character vocabulary v1\n<pad>\n<unk>\n", "special tokens"),
         ("# textrnn character vocabulary v1\n<pad>\n<unk>\n<s>\n</s>\nU+0041\nA\n", ":7: expected"),
-        ("# textrnn character vocabulary v1\n<pad>\n<unk>\n<s>\n</s>\nU+0041\nU+0041\n", "Duplicate"),
+        (
+            "# textrnn character vocabulary v1\n<pad>\n<unk>\n<s>\n</s>\nU+0041\nU+0041\n",
+            "Duplicate",
+        ),
     ],
 )
 def test_load_rejects_bad_files(tmp_path, content, message):

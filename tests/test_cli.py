@@ -1,22 +1,60 @@
 import json
 
 import pytest
-
 from conftest import REPO
+
 from textrnn.cli import main
 
 
 def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
-    assert main(["generate", "--run-dir", str(tiny_run), "--prompt", "The", "--length", "20",
-                 "--strategy", "greedy"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--run-dir",
+                str(tiny_run),
+                "--prompt",
+                "The",
+                "--length",
+                "20",
+                "--strategy",
+                "greedy",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("The") and len(out.rstrip("\n")) >= 23
-    assert main(["generate", "--run-dir", str(tiny_run), "--prompt", "a", "--prompt", "b",
-                 "--length", "5", "--seed", "3", "--top-k", "3", "--top-p", "0.9"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--run-dir",
+                str(tiny_run),
+                "--prompt",
+                "a",
+                "--prompt",
+                "b",
+                "--length",
+                "5",
+                "--seed",
+                "3",
+                "--top-k",
+                "3",
+                "--top-p",
+                "0.9",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.count("-----") == 2
     report = tmp_path / "eval.json"
-    assert main(["evaluate", "--run-dir", str(tiny_run), "--num-windows", "4",
-                 "--output", str(report)]) == 0
+    assert (
+        main(
+            ["evaluate", "--run-dir", str(tiny_run), "--num-windows", "4", "--output", str(report)]
+        )
+        == 0
+    )
     figures = json.loads(report.read_text())
     assert figures["val_loss_windows"] > 0 and figures["val_bpc_sequential"] > 0
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
@@ -27,22 +65,39 @@ def test_generate_reads_prompts_from_stdin(tiny_run, capsys, monkeypatch):
     import io
     import sys
 
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("one\ntwo\n".encode())))
-    assert main(["generate", "--run-dir", str(tiny_run), "--length", "3", "--strategy", "greedy"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"one\ntwo\n")))
+    assert (
+        main(["generate", "--run-dir", str(tiny_run), "--length", "3", "--strategy", "greedy"]) == 0
+    )
     out = capsys.readouterr().out
     assert "one" in out and "two" in out
 
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "empty"), (b"ok text \xff\xfe more", "UTF-8"), (None, "neither a registered dataset|not found")],
+    [
+        (b"", "empty"),
+        (b"ok text \xff\xfe more", "UTF-8"),
+        (None, "neither a registered dataset|not found"),
+    ],
 )
 def test_train_reports_bad_corpus_files(tmp_path, capsys, content, message):
     corpus = tmp_path / "corpus.txt"
     if content is not None:
         corpus.write_bytes(content)
-    code = main(["train", "charlm", "--recipe", str(REPO / "models/charlm-shakespeare/config.toml"),
-                 "--run-dir", str(tmp_path / "run"), "--set", f"data.dataset='{corpus}'", "--quiet"])
+    code = main(
+        [
+            "train",
+            "charlm",
+            "--recipe",
+            str(REPO / "models/charlm-shakespeare/config.toml"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--set",
+            f"data.dataset='{corpus}'",
+            "--quiet",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "error" in err
@@ -55,6 +110,19 @@ def test_train_reports_bad_corpus_files(tmp_path, capsys, content, message):
 def test_missing_run_dir_and_bad_override(tmp_path, capsys):
     assert main(["generate", "--run-dir", str(tmp_path / "nope"), "--prompt", "x"]) == 2
     assert "finished training run" in capsys.readouterr().err
-    assert main(["train", "charlm", "--recipe", str(REPO / "models/charlm-shakespeare/config.toml"),
-                 "--run-dir", str(tmp_path / "r"), "--set", "model.celll=gru"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "charlm",
+                "--recipe",
+                str(REPO / "models/charlm-shakespeare/config.toml"),
+                "--run-dir",
+                str(tmp_path / "r"),
+                "--set",
+                "model.celll=gru",
+            ]
+        )
+        == 2
+    )
     assert "Unknown key" in capsys.readouterr().err

@@ -34,7 +34,9 @@ def test_sequential_loss_independent_of_chunking_and_equals_one_pass():
     logits = model(ids[None, :-1]).numpy()[0]
     expected = np.mean(-_log_softmax(logits)[np.arange(49), ids[1:]])
     for chunk in (7, 49, 1000):
-        np.testing.assert_allclose(evaluation.sequential_loss(model, ids, chunk_len=chunk), expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            evaluation.sequential_loss(model, ids, chunk_len=chunk), expected, rtol=1e-5
+        )
 
 
 def test_bits_per_char():

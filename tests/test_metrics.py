@@ -13,8 +13,10 @@ def _log_softmax(x):
 
 def test_perplexity_and_bpc_equal_numpy_over_uneven_batches():
     rng = np.random.default_rng(0)
-    batches = [(rng.integers(1, 7, (b, t)), rng.normal(size=(b, t, 7)).astype("float32"))
-               for b, t in [(2, 5), (1, 3), (4, 2)]]
+    batches = [
+        (rng.integers(1, 7, (b, t)), rng.normal(size=(b, t, 7)).astype("float32"))
+        for b, t in [(2, 5), (1, 3), (4, 2)]
+    ]
     ppl, bpc = Perplexity(ignore_id=None), BitsPerCharacter(ignore_id=None)
     nll = []
     for y, logits in batches:
@@ -24,8 +26,12 @@ def test_perplexity_and_bpc_equal_numpy_over_uneven_batches():
     mean = float(np.mean(nll))  # token-weighted, not a mean of per-batch perplexities
     np.testing.assert_allclose(float(ppl.result()), math.exp(mean), rtol=1e-5)
     np.testing.assert_allclose(float(bpc.result()), mean / math.log(2), rtol=1e-5)
-    per_batch = np.mean([math.exp(np.mean(-np.take_along_axis(_log_softmax(lg), y[..., None], -1)))
-                         for y, lg in batches])
+    per_batch = np.mean(
+        [
+            math.exp(np.mean(-np.take_along_axis(_log_softmax(lg), y[..., None], -1)))
+            for y, lg in batches
+        ]
+    )
     assert abs(per_batch - float(ppl.result())) > 1e-3  # the biased average differs
 
 

@@ -8,16 +8,24 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import REPO, TINY_OVERRIDES
+
 from textrnn.char_tokenizer import VocabularyError
 from textrnn.config import load_config
 from textrnn.training import RunDirError, load_run, train_charlm
 
 
 def test_tiny_run_writes_everything_and_learns(tiny_run):
-    for name in ("config.toml", "vocab.txt", "model.keras", "history.csv", "progress.json",
-                 "results.json", "backup", "logs"):
+    for name in (
+        "config.toml",
+        "vocab.txt",
+        "model.keras",
+        "history.csv",
+        "progress.json",
+        "results.json",
+        "backup",
+        "logs",
+    ):
         assert (tiny_run / name).exists(), name
     results = json.loads((tiny_run / "results.json").read_text())
     assert results["train_tokens"] == 2 * 3 * 8 * 32
@@ -68,11 +76,24 @@ def test_vocabulary_that_does_not_match_the_model(tiny_run, tmp_path):
 
 def test_resume_after_kill(tmp_path):
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "textrnn.cli", "train", "charlm", "--quiet",
-            "--recipe", str(REPO / "models/charlm-shakespeare/config.toml"), "--run-dir", str(run_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "textrnn.cli",
+        "train",
+        "charlm",
+        "--quiet",
+        "--recipe",
+        str(REPO / "models/charlm-shakespeare/config.toml"),
+        "--run-dir",
+        str(run_dir),
+    ]
     overrides = [o for o in TINY_OVERRIDES if not o.startswith("train.")] + [
-        "train.epochs=3", "train.steps_per_epoch=150", "train.validation_windows=8",
-        "train.early_stopping_patience=0", "train.max_minutes=0",
+        "train.epochs=3",
+        "train.steps_per_epoch=150",
+        "train.validation_windows=8",
+        "train.early_stopping_patience=0",
+        "train.max_minutes=0",
     ]
     for o in overrides:
         args += ["--set", o]
@@ -90,7 +111,7 @@ def test_resume_after_kill(tmp_path):
     assert 1 <= killed_at < 3
     assert not (run_dir / "results.json").exists()
 
-    done = subprocess.run(args + ["--resume"], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(args + ["--resume"], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(progress.read_text())["epochs"] == 3
     with open(run_dir / "history.csv") as f:

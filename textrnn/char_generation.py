@@ -47,8 +47,15 @@ class CharGenerator(tf.Module):
         TensorShape([1])
     """
 
-    def __init__(self, model, tokenizer: CharTokenizer, beam_width=5, length_penalty="none",
-                 alpha=0.6, name=None):
+    def __init__(
+        self,
+        model,
+        tokenizer: CharTokenizer,
+        beam_width=5,
+        length_penalty="none",
+        alpha=0.6,
+        name=None,
+    ):
         super().__init__(name=name or "char_generator")
         if model.vocab_size != tokenizer.vocab_size:
             raise ValueError(
@@ -76,7 +83,9 @@ class CharGenerator(tf.Module):
         start_ids, state = self.model.prime(ids.to_tensor(PAD_ID), ids.row_lengths())
         result = decoding.decode(self._step, state, start_ids, strategy, max_length, end_ids=())
         best = result.ids[:, 0, :]
-        continuation = self.tokenizer.decode(tf.RaggedTensor.from_tensor(best, lengths=result.lengths[:, 0]))
+        continuation = self.tokenizer.decode(
+            tf.RaggedTensor.from_tensor(best, lengths=result.lengths[:, 0])
+        )
         return {
             "text": tf.strings.join([prompts, continuation]),
             "continuation": continuation,
@@ -120,8 +129,19 @@ class CharGenerator(tf.Module):
         return self._run(prompts, self.beam_strategy, max_length)
 
 
-def generate(model, tokenizer, prompts, strategy="sample", max_length=200, temperature=1.0,
-             top_k=0, top_p=1.0, seed=0, beam_width=5, warn_unknown=True):
+def generate(
+    model,
+    tokenizer,
+    prompts,
+    strategy="sample",
+    max_length=200,
+    temperature=1.0,
+    top_k=0,
+    top_p=1.0,
+    seed=0,
+    beam_width=5,
+    warn_unknown=True,
+):
     """Generates text from Python strings.
 
     Args:
@@ -145,7 +165,9 @@ def generate(model, tokenizer, prompts, strategy="sample", max_length=200, tempe
     if not texts:
         raise ValueError("Expected at least one prompt. Received an empty list.")
     if not isinstance(max_length, int) or max_length < 0:
-        raise ValueError(f"Expected a non-negative integer for `max_length`. Received: {max_length!r}")
+        raise ValueError(
+            f"Expected a non-negative integer for `max_length`. Received: {max_length!r}"
+        )
     if warn_unknown:
         unknown = sorted({c for t in texts for c in tokenizer.unknown_characters(t)})
         if unknown:
@@ -158,7 +180,9 @@ def generate(model, tokenizer, prompts, strategy="sample", max_length=200, tempe
     if strategy == "greedy":
         out = generator.greedy(prompts_t, max_length)
     elif strategy == "sample":
-        out = generator.sample(prompts_t, max_length, float(temperature), int(top_k), float(top_p), int(seed))
+        out = generator.sample(
+            prompts_t, max_length, float(temperature), int(top_k), float(top_p), int(seed)
+        )
     elif strategy == "beam":
         out = generator.beam(prompts_t, max_length)
     else:

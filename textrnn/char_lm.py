@@ -160,8 +160,8 @@ class CharLM(keras.Model):
         new_states = []
         for i, rnn in enumerate(self.recurrent_layers):
             out, layer_state = rnn.cell(x, list(state[i]), training=False)
-            layer_state = tuple(layer_state) if isinstance(layer_state, (list, tuple)) else (
-                layer_state,
+            layer_state = (
+                tuple(layer_state) if isinstance(layer_state, (list, tuple)) else (layer_state,)
             )
             new_states.append(layer_state)
             x = self.norms[i](out) if self.norms else out

@@ -57,7 +57,9 @@ class CharTokenizer(tf.Module):
         super().__init__(name=name or "char_tokenizer")
         characters = list(characters)
         if not characters:
-            raise VocabularyError("A character vocabulary needs at least one character. Received none.")
+            raise VocabularyError(
+                "A character vocabulary needs at least one character. Received none."
+            )
         for ch in characters:
             if not isinstance(ch, str) or len(ch) != 1:
                 raise VocabularyError(
@@ -224,7 +226,7 @@ def ensure_text(text) -> str:
             return bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
             raise ValueError(
-                f"Input is not valid UTF-8: byte {bytes(text)[e.start:e.start + 1]!r} at offset "
+                f"Input is not valid UTF-8: byte {bytes(text)[e.start : e.start + 1]!r} at offset "
                 f"{e.start} ({e.reason})."
             ) from None
     raise TypeError(f"Expected text as str or UTF-8 bytes. Received: {type(text).__name__}")

@@ -1,11 +1,11 @@
 """The `textrnn` command line: a thin layer over the Python API.
 
-    textrnn quickstart                      # offline demo: 1 minute of training, then text
-    textrnn train charlm --recipe models/charlm-shakespeare/config.toml --run-dir runs/shakes
-    textrnn train charlm ... --resume        # continue after a kill
-    textrnn evaluate --run-dir runs/shakes
-    textrnn generate --run-dir runs/shakes --prompt "ROMEO:" --length 300 --strategy sample
-    textrnn export --run-dir runs/shakes --out exports/shakes
+textrnn quickstart                      # offline demo: 1 minute of training, then text
+textrnn train charlm --recipe models/charlm-shakespeare/config.toml --run-dir runs/shakes
+textrnn train charlm ... --resume        # continue after a kill
+textrnn evaluate --run-dir runs/shakes
+textrnn generate --run-dir runs/shakes --prompt "ROMEO:" --length 300 --strategy sample
+textrnn export --run-dir runs/shakes --out exports/shakes
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ import sys
 
 
 def _add_strategy_args(p):
-    p.add_argument("--strategy", choices=["greedy", "sample", "beam"], default=None,
-                   help="decoding strategy (default: the recipe's [generate] section)")
+    p.add_argument(
+        "--strategy",
+        choices=["greedy", "sample", "beam"],
+        default=None,
+        help="decoding strategy (default: the recipe's [generate] section)",
+    )
     p.add_argument("--length", type=int, default=None, help="characters to generate")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--top-k", type=int, default=None, help="0 = off")
@@ -36,9 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model from a recipe")
     p.add_argument("task", choices=["charlm"])
-    p.add_argument("--recipe", required=True, help="TOML recipe, e.g. models/charlm-shakespeare/config.toml")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a recipe value (repeatable); unknown keys are errors")
+    p.add_argument(
+        "--recipe", required=True, help="TOML recipe, e.g. models/charlm-shakespeare/config.toml"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value (repeatable); unknown keys are errors",
+    )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate text from a prompt")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--prompt", action="append", default=None,
-                   help="prompt text (repeatable; '-' or none reads one prompt per line from stdin)")
+    p.add_argument(
+        "--prompt",
+        action="append",
+        default=None,
+        help="prompt text (repeatable; '-' or none reads one prompt per line from stdin)",
+    )
     _add_strategy_args(p)
 
     p = sub.add_parser("export", help="write a SavedModel (strings in, strings out)")
@@ -89,10 +105,14 @@ def _cmd_evaluate(args):
     text = datasets.load_char_corpus(dataset)["validation"]
     unknown = tokenizer.unknown_characters(text)
     if unknown:
-        print(f"note: {len(unknown)} validation characters are not in the vocabulary "
-              f"and are scored as <unk>: {unknown[:20]!r}", file=sys.stderr)
-    results = evaluate_charlm(model, tokenizer.encode_text(text), seq_len=seq_len,
-                              num_windows=args.num_windows)
+        print(
+            f"note: {len(unknown)} validation characters are not in the vocabulary "
+            f"and are scored as <unk>: {unknown[:20]!r}",
+            file=sys.stderr,
+        )
+    results = evaluate_charlm(
+        model, tokenizer.encode_text(text), seq_len=seq_len, num_windows=args.num_windows
+    )
     results["dataset"] = dataset
     print(json.dumps(results, indent=2))
     if args.output:
@@ -109,11 +129,16 @@ def _cmd_generate(args):
     defaults = cfg.generate if cfg else GenerateConfig()
     prompts = args.prompt
     if not prompts or prompts == ["-"]:
-        prompts = [line.rstrip("\n") for line in sys.stdin.buffer.read().decode("utf-8", "strict").splitlines()]
+        prompts = [
+            line.rstrip("\n")
+            for line in sys.stdin.buffer.read().decode("utf-8", "strict").splitlines()
+        ]
         if not prompts:
             raise SystemExit("textrnn generate: no prompt given (use --prompt or stdin).")
     texts = generate(
-        model, tokenizer, prompts,
+        model,
+        tokenizer,
+        prompts,
         strategy=args.strategy or defaults.strategy,
         max_length=args.length if args.length is not None else defaults.max_length,
         temperature=args.temperature if args.temperature is not None else defaults.temperature,
@@ -133,8 +158,9 @@ def _cmd_export(args):
     from textrnn.training import load_run
 
     model, tokenizer, cfg = load_run(args.run_dir)
-    out = export_charlm(model, tokenizer, args.out, cfg.generate if cfg else None,
-                        beam_width=args.beam_width)
+    out = export_charlm(
+        model, tokenizer, args.out, cfg.generate if cfg else None, beam_width=args.beam_width
+    )
     print(f"SavedModel written to {out}")
 
 

@@ -24,8 +24,9 @@ from textrnn.char_generation import CharGenerator
 from textrnn.config import GenerateConfig
 
 
-def export_charlm(model, tokenizer, export_dir, generate_config: GenerateConfig | None = None,
-                  beam_width: int = 5) -> Path:
+def export_charlm(
+    model, tokenizer, export_dir, generate_config: GenerateConfig | None = None, beam_width: int = 5
+) -> Path:
     """Writes a SavedModel of `model` + `tokenizer` + the decoding loop.
 
     Args:

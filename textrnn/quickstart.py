@@ -55,8 +55,10 @@ def run_quickstart(minutes: float = 1.0, run_dir=None, prompt: str = "The ", pri
             "train.validation_windows=64",
         ],
     )
-    print_fn(f"textrnn quickstart: training a GRU for {minutes:g} min on the pydoc topics text "
-             f"({corpus_path.stat().st_size:,} bytes); run directory {run_dir}")
+    print_fn(
+        f"textrnn quickstart: training a GRU for {minutes:g} min on the pydoc topics text "
+        f"({corpus_path.stat().st_size:,} bytes); run directory {run_dir}"
+    )
     results = train_charlm(cfg, run_dir / "run", verbose=0)
     print_fn(
         f"validation loss {results['val_loss_windows']:.3f} nats/char "
@@ -64,8 +66,9 @@ def run_quickstart(minutes: float = 1.0, run_dir=None, prompt: str = "The ", pri
         f"characters at {results['train_tokens_per_second']:,.0f} chars/s"
     )
     model, tokenizer, _ = load_run(run_dir / "run")
-    text = generate(model, tokenizer, prompt, strategy="sample", max_length=400,
-                    temperature=0.7, seed=0)[0]
+    text = generate(
+        model, tokenizer, prompt, strategy="sample", max_length=400, temperature=0.7, seed=0
+    )[0]
     print_fn("---- sample (temperature 0.7) ----")
     print_fn(text)
     return results, text

@@ -59,7 +59,9 @@ class StateCarryingLM(keras.Model):
         self.carried = [
             [
                 self.add_weight(
-                    shape=(batch_size, lm.units), initializer="zeros", trainable=False,
+                    shape=(batch_size, lm.units),
+                    initializer="zeros",
+                    trainable=False,
                     name=f"carried_{i}_{j}",
                 )
                 for j in range(lm.state_size_per_layer)
@@ -143,7 +145,7 @@ def _learning_rate(train: config_lib.TrainConfig):
 
 def make_optimizer(train: config_lib.TrainConfig):
     """Adam(W) with gradient clipping by global norm and the recipe's LR schedule."""
-    kwargs = dict(learning_rate=_learning_rate(train), global_clipnorm=train.clipnorm or None)
+    kwargs = {"learning_rate": _learning_rate(train), "global_clipnorm": train.clipnorm or None}
     if train.weight_decay:
         return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
     return keras.optimizers.Adam(**kwargs)
@@ -159,7 +161,9 @@ def _prepare_run_dir(run_dir: Path, cfg, resume: bool):
     config_path = run_dir / CONFIG_FILE
     if resume:
         if not config_path.exists():
-            raise RunDirError(f"--resume given, but {run_dir} holds no run ({CONFIG_FILE} missing).")
+            raise RunDirError(
+                f"--resume given, but {run_dir} holds no run ({CONFIG_FILE} missing)."
+            )
         saved = config_lib.load_config(config_path)
         if saved != cfg:
             raise RunDirError(
@@ -275,8 +279,11 @@ def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.weights.h5"), monitor="val_loss", save_best_only=True,
-            save_weights_only=True, initial_value_threshold=best,
+            str(run_dir / "best.weights.h5"),
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best,
         ),
         keras.callbacks.BackupAndRestore(
             str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False
@@ -317,7 +324,9 @@ def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose
 
 def evaluate_charlm(model, ids, seq_len=256, num_windows=2000, seed=0) -> dict:
     """Validation figures both ways (see `textrnn.evaluation`), nats and bits per char."""
-    windows = evaluation.window_loss(model, ids, seq_len=seq_len, num_windows=num_windows, seed=seed)
+    windows = evaluation.window_loss(
+        model, ids, seq_len=seq_len, num_windows=num_windows, seed=seed
+    )
     sequential = evaluation.sequential_loss(model, ids)
     return {
         "val_loss_windows": round(windows, 4),
