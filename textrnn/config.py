@@ -14,10 +14,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import typing
 from pathlib import Path
-
-import tomllib
 
 
 class ConfigError(ValueError):
