@@ -111,7 +111,9 @@ def test_resume_after_kill(tmp_path):
     assert 1 <= killed_at < 3
     assert not (run_dir / "results.json").exists()
 
-    done = subprocess.run(args + ["--resume"], cwd=REPO, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        args + ["--resume"], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(progress.read_text())["epochs"] == 3
     with open(run_dir / "history.csv") as f:
