@@ -46,6 +46,14 @@ def test_api_strategies_and_reproducible_sampling(loaded):
     assert len(beam) == 1 and len(beam[0]) == 15
     with pytest.raises(ValueError, match="strategy"):
         generate(model, tokenizer, "x", strategy="nucleus")
+    with pytest.raises(ValueError, match="top_p"):
+        generate(model, tokenizer, "x", top_p=1.5)
+    # Near-greedy, the undertrained model loops over a few characters; a strong penalty on
+    # characters already generated must break the loop (more distinct characters).
+    kw = {"max_length": 30, "seed": 5, "temperature": 0.05}
+    plain = generate(model, tokenizer, "light", **kw)[0][5:]
+    penalised = generate(model, tokenizer, "light", repetition_penalty=1000.0, **kw)[0][5:]
+    assert len(set(penalised)) > len(set(plain)), (plain, penalised)
 
 
 def test_awkward_prompts(loaded):
@@ -69,7 +77,8 @@ import tensorflow as tf
 served = tf.saved_model.load(sys.argv[1])
 g = served.signatures["greedy"](prompts=tf.constant(["The keeper", ""]), max_length=tf.constant(15))
 s = served.signatures["sample"](prompts=tf.constant(["The keeper"]), max_length=tf.constant(15),
-    temperature=tf.constant(0.9), top_k=tf.constant(5), top_p=tf.constant(0.95), seed=tf.constant(11))
+    temperature=tf.constant(0.9), top_k=tf.constant(5), top_p=tf.constant(0.95), seed=tf.constant(11),
+    repetition_penalty=tf.constant(1.3))
 d = served.signatures["serving_default"](prompts=tf.constant(["a"]))
 assert "textrnn" not in sys.modules and "tensorflow_text" not in sys.modules
 print(json.dumps({"greedy": [t.decode() for t in g["text"].numpy()],
@@ -106,6 +115,7 @@ def test_export_loads_in_bare_tensorflow_and_matches_api(loaded, tmp_path):
         top_k=5,
         top_p=0.95,
         seed=11,
+        repetition_penalty=1.3,
     )
     assert served["default_len"] > 0
     with pytest.raises(FileExistsError):

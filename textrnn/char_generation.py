@@ -18,6 +18,7 @@ Documented behaviour for awkward prompts:
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -111,11 +112,19 @@ class CharGenerator(tf.Module):
             tf.TensorSpec([], tf.int32, name="top_k"),
             tf.TensorSpec([], tf.float32, name="top_p"),
             tf.TensorSpec([], tf.int32, name="seed"),
+            tf.TensorSpec([], tf.float32, name="repetition_penalty"),
         ]
     )
-    def sample(self, prompts, max_length, temperature, top_k, top_p, seed):
-        """Sampled continuation (temperature, top-k, top-p; reproducible with `seed`)."""
-        strategy = decoding.Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    def sample(self, prompts, max_length, temperature, top_k, top_p, seed, repetition_penalty):
+        """Sampled continuation (temperature, top-k, top-p, repetition penalty; reproducible
+        with `seed`)."""
+        strategy = decoding.Sampling(
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            repetition_penalty=repetition_penalty,
+        )
         return self._run(prompts, strategy, max_length)
 
     @tf.function(
@@ -129,6 +138,19 @@ class CharGenerator(tf.Module):
         return self._run(prompts, self.beam_strategy, max_length)
 
 
+_GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cached_generator(model, tokenizer, beam_width):
+    """One `CharGenerator` per (model, tokenizer, beam width), so repeated calls reuse
+    the traced graphs instead of tracing them again."""
+    per_model = _GENERATORS.setdefault(model, {})
+    key = (id(tokenizer), beam_width)
+    if key not in per_model or per_model[key].tokenizer is not tokenizer:
+        per_model[key] = CharGenerator(model, tokenizer, beam_width=beam_width)
+    return per_model[key]
+
+
 def generate(
     model,
     tokenizer,
@@ -140,6 +162,7 @@ def generate(
     top_p=1.0,
     seed=0,
     beam_width=5,
+    repetition_penalty=1.0,
     warn_unknown=True,
 ):
     """Generates text from Python strings.
@@ -150,7 +173,9 @@ def generate(
         prompts: a string (or UTF-8 bytes) or a list of them.
         strategy: `"greedy"`, `"sample"` or `"beam"`.
         max_length: number of characters to generate per prompt.
-        temperature, top_k, top_p, seed: sampling parameters (`strategy="sample"`).
+        temperature, top_k, top_p, seed, repetition_penalty: sampling parameters
+            (`strategy="sample"`); a repetition penalty above 1 discourages characters
+            already generated (CTRL-style).
         beam_width: beam width (`strategy="beam"`).
         warn_unknown: warn about prompt characters that are not in the vocabulary.
 
@@ -175,13 +200,21 @@ def generate(
                 f"Prompt characters not in the model's vocabulary are read as <unk>: {unknown!r}",
                 stacklevel=2,
             )
-    generator = CharGenerator(model, tokenizer, beam_width=beam_width)
+    generator = _cached_generator(model, tokenizer, beam_width)
     prompts_t = tf.constant(texts)
     if strategy == "greedy":
         out = generator.greedy(prompts_t, max_length)
     elif strategy == "sample":
+        # Validates the values (clear errors) before they enter the graph.
+        decoding.Sampling(temperature, top_k, top_p, seed, repetition_penalty)
         out = generator.sample(
-            prompts_t, max_length, float(temperature), int(top_k), float(top_p), int(seed)
+            prompts_t,
+            max_length,
+            float(temperature),
+            int(top_k),
+            float(top_p),
+            int(seed),
+            float(repetition_penalty),
         )
     elif strategy == "beam":
         out = generator.beam(prompts_t, max_length)

@@ -27,6 +27,12 @@ def _add_strategy_args(p):
     p.add_argument("--top-k", type=int, default=None, help="0 = off")
     p.add_argument("--top-p", type=float, default=None, help="1.0 = off")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=1.0,
+        help="> 1 discourages characters already generated (sampling)",
+    )
     p.add_argument("--beam-width", type=int, default=5)
 
 
@@ -146,6 +152,7 @@ def _cmd_generate(args):
         top_p=args.top_p if args.top_p is not None else defaults.top_p,
         seed=args.seed if args.seed is not None else defaults.seed,
         beam_width=args.beam_width,
+        repetition_penalty=args.repetition_penalty,
     )
     for i, text in enumerate(texts):
         if len(texts) > 1:

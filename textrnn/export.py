@@ -8,7 +8,7 @@ can run it. `core_op_report` checks that claim on the exported graph.
 Signatures (every output is batched):
 - `serving_default(prompts)`: sampling with the recipe's `[generate]` defaults.
 - `greedy(prompts, max_length)`.
-- `sample(prompts, max_length, temperature, top_k, top_p, seed)`.
+- `sample(prompts, max_length, temperature, top_k, top_p, seed, repetition_penalty)`.
 - `beam(prompts, max_length)`: beam search with the width chosen at export time.
 Outputs: `text` (prompt + continuation), `continuation`, `ids`, `score` (sum log-prob).
 """
@@ -59,6 +59,7 @@ def export_charlm(
             tf.constant(gen_cfg.top_k, tf.int32),
             tf.constant(gen_cfg.top_p, tf.float32),
             tf.constant(gen_cfg.seed, tf.int32),
+            tf.constant(1.0, tf.float32),
         )
 
     generator.serving_default = serving_default
