@@ -303,6 +303,7 @@ def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose
         validation_data=val_ds,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipelines shuffle (with their own seed)
     )
     if (run_dir / "best.weights.h5").exists():
         model.load_weights(str(run_dir / "best.weights.h5"))
