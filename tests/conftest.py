@@ -32,3 +32,10 @@ def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
     train_charlm(load_config(None, TINY_OVERRIDES), run_dir, verbose=0)
     return run_dir
+
+
+def require_corpus(name):
+    """Skips the calling test, with a reason, unless TEXTRNN_DATA_DIR holds `name/`."""
+    mirror = os.environ.get("TEXTRNN_DATA_DIR")
+    if not mirror or not (Path(mirror) / name).is_dir():
+        pytest.skip(f"TEXTRNN_DATA_DIR does not hold {name}/ (point it at e.g. ../shared/data)")

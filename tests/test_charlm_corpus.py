@@ -1,10 +1,9 @@
 """The character model on the real tinyshakespeare corpus (needs TEXTRNN_DATA_DIR)."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
+from conftest import require_corpus
 
 from textrnn.config import load_config
 from textrnn.training import load_run, train_charlm
@@ -14,9 +13,7 @@ pytestmark = pytest.mark.corpus
 
 @pytest.fixture(scope="module")
 def shakespeare_run(tmp_path_factory):
-    mirror = os.environ.get("TEXTRNN_DATA_DIR")
-    if not mirror or not (Path(mirror) / "tinyshakespeare").is_dir():
-        pytest.skip("TEXTRNN_DATA_DIR does not hold tinyshakespeare/ (e.g. ../shared/data)")
+    require_corpus("tinyshakespeare")
     cfg = load_config(
         "models/charlm-shakespeare/config.toml",
         [

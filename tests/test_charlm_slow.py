@@ -5,10 +5,8 @@ A regression guard for training quality, not a benchmark (the figures of record 
 alone reaches 1.73 nats/char on the validation windows.
 """
 
-import os
-from pathlib import Path
-
 import pytest
+from conftest import require_corpus
 
 from textrnn.config import load_config
 from textrnn.training import train_charlm
@@ -17,9 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.corpus]
 
 
 def test_ten_minutes_of_the_recipe_beats_1_8_nats(tmp_path):
-    mirror = os.environ.get("TEXTRNN_DATA_DIR")
-    if not mirror or not (Path(mirror) / "tinyshakespeare").is_dir():
-        pytest.skip("TEXTRNN_DATA_DIR does not hold tinyshakespeare/ (e.g. ../shared/data)")
+    require_corpus("tinyshakespeare")
     cfg = load_config(
         "models/charlm-shakespeare/config.toml",
         ["train.max_minutes=10", "train.epochs=2", "train.steps_per_epoch=300"],
