@@ -6,47 +6,16 @@ from conftest import REPO
 from textrnn.cli import main
 
 
+def _generate(run_dir, *args):
+    return main(["generate", "--run-dir", str(run_dir), *args])
+
+
 def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
-    assert (
-        main(
-            [
-                "generate",
-                "--run-dir",
-                str(tiny_run),
-                "--prompt",
-                "The",
-                "--length",
-                "20",
-                "--strategy",
-                "greedy",
-            ]
-        )
-        == 0
-    )
+    assert _generate(tiny_run, "--prompt", "The", "--length", "20", "--strategy", "greedy") == 0
     out = capsys.readouterr().out
     assert out.startswith("The") and len(out.rstrip("\n")) >= 23
-    assert (
-        main(
-            [
-                "generate",
-                "--run-dir",
-                str(tiny_run),
-                "--prompt",
-                "a",
-                "--prompt",
-                "b",
-                "--length",
-                "5",
-                "--seed",
-                "3",
-                "--top-k",
-                "3",
-                "--top-p",
-                "0.9",
-            ]
-        )
-        == 0
-    )
+    args = ["--prompt", "a", "--prompt", "b", "--length", "5", "--seed", "3"]
+    assert _generate(tiny_run, *args, "--top-k", "3", "--top-p", "0.9") == 0
     assert capsys.readouterr().out.count("-----") == 2
     report = tmp_path / "eval.json"
     assert (
