@@ -35,9 +35,7 @@ def test_generate_reads_prompts_from_stdin(tiny_run, capsys, monkeypatch):
     import sys
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"one\ntwo\n")))
-    assert (
-        main(["generate", "--run-dir", str(tiny_run), "--length", "3", "--strategy", "greedy"]) == 0
-    )
+    assert _generate(tiny_run, "--length", "3", "--strategy", "greedy") == 0
     out = capsys.readouterr().out
     assert "one" in out and "two" in out
 
@@ -77,7 +75,7 @@ def test_train_reports_bad_corpus_files(tmp_path, capsys, content, message):
 
 
 def test_missing_run_dir_and_bad_override(tmp_path, capsys):
-    assert main(["generate", "--run-dir", str(tmp_path / "nope"), "--prompt", "x"]) == 2
+    assert _generate(tmp_path / "nope", "--prompt", "x") == 2
     assert "finished training run" in capsys.readouterr().err
     assert (
         main(
