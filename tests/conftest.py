@@ -26,8 +26,8 @@ TINY_OVERRIDES = [
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished training run directory with a tiny LSTM on the project's tiny corpus."""
+    from textrnn.charlm_training import train_charlm
     from textrnn.config import load_config
-    from textrnn.training import train_charlm
 
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
     train_charlm(load_config(None, TINY_OVERRIDES), run_dir, verbose=0)

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from textrnn.char_lm import CharLM
-from textrnn.training import StateCarryingLM
+from textrnn.charlm_training import StateCarryingLM
 
 CONFIGS = [
     {"cell": "lstm", "num_layers": 2},

@@ -11,8 +11,9 @@ import pytest
 from conftest import REPO, TINY_OVERRIDES
 
 from textrnn.char_tokenizer import VocabularyError
+from textrnn.charlm_training import train_charlm
 from textrnn.config import load_config
-from textrnn.training import RunDirError, load_run, train_charlm
+from textrnn.training import RunDirError, load_run
 
 
 def test_tiny_run_writes_everything_and_learns(tiny_run):

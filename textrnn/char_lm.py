@@ -5,19 +5,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from textrnn.checks import one_of, positive_int, unit_fraction
 from textrnn.special_tokens import PAD_ID
 
 CELLS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"Expected a positive integer for `{name}`. Received: {name}={value!r}")
-
-
-def _unit_fraction(name, value):
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"Expected a float in [0, 1) for `{name}`. Received: {name}={value!r}")
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
@@ -70,14 +61,13 @@ class CharLM(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _positive_int("vocab_size", vocab_size)
-        _positive_int("units", units)
-        _positive_int("num_layers", num_layers)
-        _positive_int("embedding_dim", embedding_dim)
-        _unit_fraction("dropout", dropout)
-        _unit_fraction("recurrent_dropout", recurrent_dropout)
-        if cell not in CELLS:
-            raise ValueError(f"Expected `cell` in {sorted(CELLS)}. Received: cell={cell!r}")
+        positive_int("vocab_size", vocab_size)
+        positive_int("units", units)
+        positive_int("num_layers", num_layers)
+        positive_int("embedding_dim", embedding_dim)
+        unit_fraction("dropout", dropout)
+        unit_fraction("recurrent_dropout", recurrent_dropout)
+        one_of("cell", cell, CELLS)
         self.vocab_size = vocab_size
         self.cell = cell
         self.units = units

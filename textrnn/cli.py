@@ -91,8 +91,8 @@ def _cmd_quickstart(args):
 
 
 def _cmd_train(args):
+    from textrnn.charlm_training import train_charlm
     from textrnn.config import load_config
-    from textrnn.training import train_charlm
 
     cfg = load_config(args.recipe, args.overrides, task=args.task)
     results = train_charlm(cfg, args.run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
@@ -101,7 +101,8 @@ def _cmd_train(args):
 
 def _cmd_evaluate(args):
     from textrnn import datasets
-    from textrnn.training import evaluate_charlm, load_run
+    from textrnn.charlm_training import evaluate_charlm
+    from textrnn.training import load_run
 
     model, tokenizer, cfg = load_run(args.run_dir)
     dataset = args.dataset or (cfg.data.dataset if cfg else None)

@@ -1,38 +1,35 @@
-"""Training the character language model with `model.fit`, resumable after a kill.
+"""What every task's training shares: run directories, resumable `fit`, schedules.
 
 A run directory holds everything a run needs and produces:
 
     run_dir/
-      config.toml        the resolved recipe (a resumed run must match it)
-      vocab.txt          the character vocabulary
+      config.toml        the resolved recipe, with its task (a resumed run must match it)
+      vocab*.txt         the vocabulary (or vocabularies) the model was trained with
       backup/            BackupAndRestore state (weights + optimizer + epoch), for --resume
-      model.keras        the best model by validation loss (what evaluate/generate/export use)
+      best.weights.h5    the best weights so far by the monitored validation figure
+      model.keras        the best model (what evaluate / generate / predict / export use)
       history.csv        per-epoch metrics
       logs/              TensorBoard logs
-      progress.json      training seconds, tokens seen and best validation loss so far
-      results.json       final figures (validation loss both ways, time, tokens/s)
+      progress.json      training seconds, tokens seen and the best validation figure so far
+      results.json       final figures
+
+Each task module (`charlm_training`, `sentiment_training`, `translation_training`) builds
+its data and model and calls `fit_resumable`; `load_run` loads any finished run.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from textrnn import config as config_lib
-from textrnn import datasets, evaluation, pipelines
-from textrnn.char_lm import CharLM
-from textrnn.char_tokenizer import CharTokenizer
-from textrnn.metrics import BitsPerCharacter, Perplexity
 
 CONFIG_FILE = "config.toml"
-VOCAB_FILE = "vocab.txt"
 MODEL_FILE = "model.keras"
+BEST_WEIGHTS_FILE = "best.weights.h5"
 PROGRESS_FILE = "progress.json"
 RESULTS_FILE = "results.json"
 
@@ -41,71 +38,37 @@ class RunDirError(RuntimeError):
     """The run directory is in a state that does not allow the requested action."""
 
 
-@keras.saving.register_keras_serializable(package="textrnn")
-class StateCarryingLM(keras.Model):
-    """Wraps a `CharLM` for truncated backpropagation through time.
+class TrainingProgress(keras.callbacks.Callback):
+    """Keeps training time, tokens and the best validation figure across resumes; stops
+    training at the time budget.
 
-    During training the final state of each batch becomes the initial state of the
-    next (gradients stop at the window boundary), which is right for the contiguous
-    streams of `pipelines.lm_stream_windows`. Outside training it scores from a zero
-    state. The carried state lives here, not in the `CharLM`, so the saved language
-    model stays batch-size independent.
+    Args:
+        path: the `progress.json` file (read if it exists, rewritten after every epoch).
+        tokens_per_step: tokens counted per training batch (an average where batches vary).
+        max_minutes: wall-clock budget over all resumed runs; 0 = none.
+        monitor: the validation figure to track, e.g. `"val_loss"`.
+        mode: `"min"` or `"max"`: which direction is better.
     """
 
-    def __init__(self, lm: CharLM, batch_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.lm = lm
-        self.batch_size = batch_size
-        self.carried = [
-            [
-                self.add_weight(
-                    shape=(batch_size, lm.units),
-                    initializer="zeros",
-                    trainable=False,
-                    name=f"carried_{i}_{j}",
-                )
-                for j in range(lm.state_size_per_layer)
-            ]
-            for i in range(lm.num_layers)
-        ]
-
-    def reset_carried_state(self):
-        for layer in self.carried:
-            for var in layer:
-                var.assign(tf.zeros_like(var))
-
-    def call(self, inputs, training=False):
-        if not training:
-            return self.lm(inputs, training=False)
-        state = tuple(tuple(tf.convert_to_tensor(v) for v in layer) for layer in self.carried)
-        logits, new_state = self.lm(inputs, initial_state=state, training=True, return_state=True)
-        for layer_vars, layer_state in zip(self.carried, new_state):
-            for var, value in zip(layer_vars, layer_state):
-                var.assign(tf.stop_gradient(value))
-        return logits
-
-
-class _ResetCarriedState(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.reset_carried_state()
-
-
-class _Progress(keras.callbacks.Callback):
-    """Keeps training time and tokens across resumes; stops at the time budget."""
-
-    def __init__(self, path: Path, tokens_per_step: int, max_minutes: float):
+    def __init__(self, path: Path, tokens_per_step, max_minutes, monitor="val_loss", mode="min"):
         super().__init__()
-        self.path = path
+        self.path = Path(path)
         self.tokens_per_step = tokens_per_step
         self.max_seconds = max_minutes * 60.0
-        self.state = {"train_seconds": 0.0, "tokens": 0, "best_val_loss": None, "epochs": 0}
-        if path.exists():
-            self.state.update(json.loads(path.read_text()))
+        self.monitor, self.mode = monitor, mode
+        self.state = {"train_seconds": 0.0, "tokens": 0, "best_value": None, "epochs": 0}
+        if self.path.exists():
+            self.state.update(json.loads(self.path.read_text()))
+        self.state["monitor"] = monitor
         self._start = None
         self._base_seconds = self.state["train_seconds"]
 
     def elapsed(self):
         return self._base_seconds + (time.monotonic() - self._start)
+
+    def improved(self, value) -> bool:
+        best = self.state["best_value"]
+        return best is None or (value < best if self.mode == "min" else value > best)
 
     def on_train_begin(self, logs=None):
         self._start = time.monotonic()
@@ -118,46 +81,72 @@ class _Progress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.state["train_seconds"] = self.elapsed()
         self.state["epochs"] = epoch + 1
-        val = (logs or {}).get("val_loss")
-        if val is not None and (
-            self.state["best_val_loss"] is None or val < self.state["best_val_loss"]
-        ):
-            self.state["best_val_loss"] = float(val)
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self.improved(value):
+            self.state["best_value"] = float(value)
         self.path.write_text(json.dumps(self.state, indent=2))
 
+    def summary(self) -> dict:
+        """Training time, tokens, throughput and epochs, for `results.json`."""
+        seconds = self.state["train_seconds"]
+        return {
+            "train_seconds": round(seconds, 1),
+            "train_tokens": int(self.state["tokens"]),
+            "train_tokens_per_second": round(self.state["tokens"] / seconds, 1)
+            if seconds
+            else None,
+            "epochs": self.state["epochs"],
+        }
 
-def _learning_rate(train: config_lib.TrainConfig):
+
+def learning_rate(train: config_lib.TrainConfig, total_steps: int):
+    """The recipe's learning rate: constant, or linear warm-up then cosine decay to
+    `min_learning_rate` over `total_steps`."""
     if train.lr_schedule == "constant":
         return train.learning_rate
     if train.lr_schedule != "cosine":
         raise config_lib.ConfigError(
             f"`train.lr_schedule` must be 'cosine' or 'constant'. Received: {train.lr_schedule!r}"
         )
-    total = max(train.epochs * train.steps_per_epoch - train.warmup_steps, 1)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if train.warmup_steps else train.learning_rate,
-        decay_steps=total,
+        decay_steps=max(total_steps - train.warmup_steps, 1),
         alpha=train.min_learning_rate / train.learning_rate,
         warmup_target=train.learning_rate if train.warmup_steps else None,
         warmup_steps=train.warmup_steps,
     )
 
 
-def make_optimizer(train: config_lib.TrainConfig):
-    """Adam(W) with gradient clipping by global norm and the recipe's LR schedule."""
-    kwargs = {"learning_rate": _learning_rate(train), "global_clipnorm": train.clipnorm or None}
+def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None):
+    """Adam(W) with gradient clipping by global norm and the recipe's LR schedule.
+
+    Args:
+        train: the recipe's `[train]` section.
+        total_steps: optimizer steps of the whole run (default `epochs * steps_per_epoch`).
+    """
+    total = total_steps if total_steps is not None else train.epochs * train.steps_per_epoch
+    kwargs = {
+        "learning_rate": learning_rate(train, total),
+        "global_clipnorm": train.clipnorm or None,
+    }
     if train.weight_decay:
         return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
     return keras.optimizers.Adam(**kwargs)
 
 
-def build_charlm(cfg: config_lib.CharLMConfig, vocab_size: int) -> CharLM:
-    model = CharLM(vocab_size=vocab_size, **config_lib.to_dict(cfg.model))
-    model.build()
-    return model
+def read_run_config(run_dir):
+    """The resolved recipe saved in a run directory, or None if there is none."""
+    path = Path(run_dir) / CONFIG_FILE
+    return config_lib.load_config(path) if path.exists() else None
 
 
-def _prepare_run_dir(run_dir: Path, cfg, resume: bool):
+def prepare_run_dir(run_dir: Path, cfg, resume: bool):
+    """Creates a run directory for `cfg`, or checks that `--resume` continues the same run.
+
+    Raises:
+        RunDirError: resuming a directory without a run or with another recipe, or
+            starting in a non-empty directory without `resume`.
+    """
     config_path = run_dir / CONFIG_FILE
     if resume:
         if not config_path.exists():
@@ -179,161 +168,97 @@ def _prepare_run_dir(run_dir: Path, cfg, resume: bool):
     config_path.write_text(config_lib.to_toml(cfg), encoding="utf-8")
 
 
-def load_run(run_dir):
-    """Loads `(model, tokenizer, config)` from a run directory (or an export source).
+def fit_resumable(
+    model,
+    train_ds,
+    val_ds,
+    train: config_lib.TrainConfig,
+    run_dir: Path,
+    progress: TrainingProgress,
+    *,
+    steps_per_epoch=None,
+    first_callbacks=(),
+    verbose=1,
+):
+    """`model.fit` with the callbacks every run gets, then the best weights restored.
 
-    Raises:
-        FileNotFoundError: the model or vocabulary file is missing.
-        VocabularyError: the vocabulary does not match the model's vocabulary size.
-    """
-    from textrnn.char_tokenizer import VocabularyError
-
-    run_dir = Path(run_dir)
-    model_path, vocab_path = run_dir / MODEL_FILE, run_dir / VOCAB_FILE
-    for path in (model_path, vocab_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {run_dir} a finished training run?")
-    tokenizer = CharTokenizer.load(vocab_path)
-    try:
-        model = keras.models.load_model(model_path, compile=False)
-    except Exception as e:  # a truncated or foreign file: say which one
-        raise ValueError(f"Could not load the model file {model_path}: {e}") from e
-    if model.vocab_size != tokenizer.vocab_size:
-        raise VocabularyError(
-            f"Vocabulary {vocab_path} has {tokenizer.vocab_size} ids but the model in "
-            f"{model_path} was trained with {model.vocab_size}: they do not belong together."
-        )
-    cfg = None
-    if (run_dir / CONFIG_FILE).exists():
-        cfg = config_lib.load_config(run_dir / CONFIG_FILE)
-    return model, tokenizer, cfg
-
-
-def train_charlm(cfg: config_lib.CharLMConfig, run_dir, *, resume=False, verbose=1):
-    """Trains a `CharLM` from a recipe; safe to kill and `resume`.
+    Callbacks, in this order (a kill between two of them never leaves a record that claims
+    more than the others hold): `first_callbacks` (e.g. one that adds a validation figure to
+    the logs), CSV history, TensorBoard, best-weights checkpoint on `progress.monitor`,
+    BackupAndRestore (what `--resume` continues from), early stopping, then `progress`.
 
     Args:
-        cfg: a `CharLMConfig` (see `textrnn.config.load_config`).
-        run_dir: the run directory (layout in the module docstring).
-        resume: continue the run in `run_dir` from its last completed epoch.
+        model: a compiled Keras model.
+        train_ds: training dataset (repeated when `steps_per_epoch` is given).
+        val_ds: validation dataset, or None when a first callback supplies the figure.
+        train: the recipe's `[train]` section.
+        run_dir: the run directory.
+        progress: the run's `TrainingProgress`.
+        steps_per_epoch: batches per epoch; None = one pass over `train_ds`.
+        first_callbacks: callbacks that must run before the others.
         verbose: Keras progress-bar verbosity.
-
-    Returns:
-        The results dict also written to `run_dir/results.json`.
-
-    Example:
-        >>> cfg = load_config("models/charlm-shakespeare/config.toml", ["train.epochs=1"])
-        >>> train_charlm(cfg, "runs/demo")["val_loss_windows"]
     """
-    run_dir = Path(run_dir)
-    corpus = datasets.load_char_corpus(cfg.data.dataset)  # fails before touching run_dir
-    _prepare_run_dir(run_dir, cfg, resume)
-    keras.utils.set_random_seed(cfg.train.seed)
-    vocab_path = run_dir / VOCAB_FILE
-    if resume and vocab_path.exists():
-        tokenizer = CharTokenizer.load(vocab_path)
-    else:
-        tokenizer = CharTokenizer.from_text(corpus["train"])
-        tokenizer.save(vocab_path)
-    train_ids = tokenizer.encode_text(corpus["train"])
-    val_ids = tokenizer.encode_text(corpus["validation"])
-    seq_len, batch = cfg.data.seq_len, cfg.data.batch_size
-    for split, ids in (("train", train_ids), ("validation", val_ids)):
-        if ids.size < seq_len + 2:
-            raise ValueError(
-                f"The {split} split has {ids.size} characters, fewer than one window "
-                f"(data.seq_len + 2 = {seq_len + 2}). Use a longer corpus or a smaller seq_len."
-            )
-
-    lm = build_charlm(cfg, tokenizer.vocab_size)
-    callbacks = []
-    if cfg.data.windows == "random":
-        train_ds = pipelines.lm_random_windows(train_ids, seq_len, batch, seed=cfg.train.seed)
-        model = lm
-    elif cfg.data.windows == "stream":
-        train_ds = pipelines.lm_stream_windows(train_ids, seq_len, batch).repeat()
-        model = StateCarryingLM(lm, batch)
-        model.build((batch, seq_len))
-        callbacks.append(_ResetCarriedState())
-    else:
-        raise config_lib.ConfigError(
-            f"`data.windows` must be 'random' or 'stream'. Received: {cfg.data.windows!r}"
-        )
-
-    offsets = evaluation.window_offsets(val_ids.size, seq_len, cfg.train.validation_windows, seed=1)
-    val_windows = val_ids[offsets[:, None] + np.arange(seq_len + 1)[None, :]]
-    val_ds = tf.data.Dataset.from_tensor_slices((val_windows[:, :-1], val_windows[:, 1:])).batch(
-        batch
-    )
-
-    model.compile(
-        optimizer=make_optimizer(cfg.train),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[Perplexity(), BitsPerCharacter()],
-    )
-    progress = _Progress(run_dir / PROGRESS_FILE, batch * seq_len, cfg.train.max_minutes)
-    best = progress.state["best_val_loss"]
-    # Order matters for a kill between callbacks: the progress record goes last, so it
-    # never claims an epoch that the backup, the history or the best model lack.
-    callbacks += [
+    monitor, mode = progress.monitor, progress.mode
+    callbacks = list(first_callbacks) + [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.weights.h5"),
-            monitor="val_loss",
+            str(run_dir / BEST_WEIGHTS_FILE),
+            monitor=monitor,
+            mode=mode,
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=best,
+            initial_value_threshold=progress.state["best_value"],
         ),
         keras.callbacks.BackupAndRestore(
             str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False
         ),
     ]
-    if cfg.train.early_stopping_patience:
+    if train.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=cfg.train.early_stopping_patience
+                monitor=monitor, mode=mode, patience=train.early_stopping_patience
             )
         )
     callbacks.append(progress)
     model.fit(
         train_ds,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=cfg.train.steps_per_epoch,
+        epochs=train.epochs,
+        steps_per_epoch=steps_per_epoch,
         validation_data=val_ds,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipelines shuffle (with their own seed)
     )
-    if (run_dir / "best.weights.h5").exists():
-        model.load_weights(str(run_dir / "best.weights.h5"))
-    lm.save(run_dir / MODEL_FILE)
-
-    results = evaluate_charlm(lm, val_ids, seq_len=seq_len)
-    seconds = progress.state["train_seconds"]
-    results.update(
-        train_seconds=round(seconds, 1),
-        train_tokens=progress.state["tokens"],
-        train_tokens_per_second=round(progress.state["tokens"] / seconds, 1) if seconds else None,
-        epochs=progress.state["epochs"],
-        parameters=int(lm.count_params()),
-        config=config_lib.to_dict(cfg),
-    )
-    (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2))
-    return results
+    if (run_dir / BEST_WEIGHTS_FILE).exists():
+        model.load_weights(str(run_dir / BEST_WEIGHTS_FILE))
 
 
-def evaluate_charlm(model, ids, seq_len=256, num_windows=2000, seed=0) -> dict:
-    """Validation figures both ways (see `textrnn.evaluation`), nats and bits per char."""
-    windows = evaluation.window_loss(
-        model, ids, seq_len=seq_len, num_windows=num_windows, seed=seed
-    )
-    sequential = evaluation.sequential_loss(model, ids)
-    return {
-        "val_loss_windows": round(windows, 4),
-        "val_bpc_windows": round(evaluation.bits_per_char(windows), 4),
-        "val_loss_sequential": round(sequential, 4),
-        "val_bpc_sequential": round(evaluation.bits_per_char(sequential), 4),
-        "val_perplexity_sequential": round(math.exp(sequential), 3),
-        "window_protocol": f"{num_windows} random windows of {seq_len} chars, seed {seed}",
-    }
+def load_keras_model(path: Path):
+    """Loads a `.keras` file, naming the file when it is missing, truncated or foreign."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {path.parent} a finished training run?")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # a truncated or foreign file: say which one
+        raise ValueError(f"Could not load the model file {path}: {e}") from e
+
+
+def load_run(run_dir):
+    """Loads `(model, tokenizer, config)` from any finished run directory.
+
+    For a translation run `tokenizer` is the pair `(source_tokenizer, target_tokenizer)`.
+
+    Raises:
+        FileNotFoundError: the model or a vocabulary file is missing.
+        VocabularyError: a vocabulary does not match the model.
+    """
+    cfg = read_run_config(run_dir)
+    task = config_lib.task_of(cfg) if cfg is not None else "charlm"
+    if task == "sentiment":
+        from textrnn.sentiment_training import load_sentiment_run as load
+    elif task == "translate":
+        from textrnn.translation_training import load_translation_run as load
+    else:
+        from textrnn.charlm_training import load_charlm_run as load
+    return load(run_dir)
