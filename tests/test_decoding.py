@@ -916,3 +916,25 @@ def test_tensor_max_length_gives_the_same_result():
             return decode(model.step, state, start_ids, strategy, max_length)
 
         np.testing.assert_array_equal(dynamic(tf.constant(9)).ids, fixed.ids)
+
+
+def test_tensor_width_n_best_and_alpha_give_the_same_result():
+    model = AttentionRNN(vocab=5, seed=3)
+    state, context = model.inputs([4, 2])
+    start_ids = tf.constant([BOS_ID, 4])
+    fixed = decode(model.step, state, start_ids, BeamSearch(4, n_best=3, alpha=0.8), 6,
+                   context=context)  # fmt: skip
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([], tf.int32)] * 2 + [tf.TensorSpec([], tf.float32)]
+    )
+    def dynamic(width, n_best, alpha):
+        strategy = BeamSearch(width, n_best=n_best, alpha=alpha)
+        return decode(model.step, state, start_ids, strategy, 6, context=context)
+
+    result = dynamic(tf.constant(4), tf.constant(3), tf.constant(0.8))
+    for got, want in zip(result, fixed):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert dynamic(tf.constant(1), tf.constant(1), tf.constant(0.8)).ids.shape[1] == 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="n_best must be <= width"):
+        dynamic(tf.constant(2), tf.constant(3), tf.constant(0.8))

@@ -34,7 +34,7 @@ def _normalize(log_probs, lengths, strategy):
     lengths = tf.cast(lengths, tf.float32)
     if strategy.length_penalty == "average":
         return log_probs / lengths
-    return log_probs / tf.pow((5.0 + lengths) / 6.0, float(strategy.alpha))
+    return log_probs / tf.pow((5.0 + lengths) / 6.0, tf.cast(strategy.alpha, tf.float32))
 
 
 def _coverage_penalty(coverage, source_mask, beta):
@@ -86,6 +86,16 @@ class _BeamCarry(NamedTuple):
 def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
     """The beam-search loop behind `decode` (arguments already validated there)."""
     width, n_best = strategy.width, strategy.n_best
+    if tf.is_tensor(width) or tf.is_tensor(n_best):
+        width = tf.cast(width, tf.int32)
+        n_best = tf.cast(n_best, tf.int32)
+        checks = [
+            tf.debugging.assert_greater_equal(width, 1, message="beam width must be >= 1"),
+            tf.debugging.assert_greater_equal(n_best, 1, message="n_best must be >= 1"),
+            tf.debugging.assert_less_equal(n_best, width, message="n_best must be <= width"),
+        ]
+        with tf.control_dependencies(checks):
+            width, n_best = tf.identity(width), tf.identity(n_best)
     end_ids = options.end_ids
     batch = tf.shape(start_ids)[0]
     max_length = options.max_length
@@ -182,7 +192,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         bound = tf.maximum(
             _normalize(best_alive, t + 2, strategy), _normalize(best_alive, caps, strategy)
         )
-        cannot_improve = bound <= finished_scores[:, n_best - 1]
+        cannot_improve = bound <= tf.gather(finished_scores, n_best - 1, axis=1)
         done = carry.done | at_cap[:, 0] | cannot_improve
         alive_log_probs = tf.where(done[:, None], _NEG_INF, alive_log_probs)
 
@@ -214,8 +224,8 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
     source_shape = None if attention is None else tf.shape(attention)[-1]
     # All beams start identical: only the first one is live, or the first step would
     # return `width` copies of the same expansion.
-    first_alive = tf.tile(
-        tf.constant([[0.0] + [_NEG_INF] * (width - 1)], tf.float32), tf.stack([batch, 1])
+    first_alive = tf.where(
+        tf.range(width)[None, :] == 0, 0.0, tf.fill(tf.stack([batch, width]), _NEG_INF)
     )
     carry = _BeamCarry(
         t=tf.constant(0),

@@ -86,6 +86,9 @@ class BeamSearch:
     beat the worst of the kept `n_best` finished ones (a bound that holds for every
     length penalty below, see `decode`).
 
+    `width`, `n_best` and `alpha` may be scalar tensors (an export then takes them as
+    inputs; tensors are checked in the graph, and a tensor `width` cannot be XLA-compiled).
+
     Args:
         width: number of live hypotheses kept per row.
         n_best: number of hypotheses returned per row, best first; `1 <= n_best <= width`.
@@ -118,8 +121,12 @@ class BeamSearch:
     no_repeat_ngram_size: int = 0
 
     def __post_init__(self):
-        _check_int("width", self.width, 1)
-        if not _is_int(self.n_best) or not 1 <= self.n_best <= self.width:
+        _check_int("width", self.width, 1, allow_tensor=True)
+        if not _is_scalar_tensor(self.n_best) and (
+            not _is_int(self.n_best)
+            or self.n_best < 1
+            or (_is_int(self.width) and self.n_best > self.width)
+        ):
             raise ValueError(
                 "Expected `n_best` to be an integer with 1 <= n_best <= width. "
                 f"Received: n_best={self.n_best!r}, width={self.width!r}"
@@ -129,7 +136,9 @@ class BeamSearch:
                 f"Expected `length_penalty` in {LENGTH_PENALTIES}. "
                 f"Received: length_penalty={self.length_penalty!r}"
             )
-        if not _is_real(self.alpha) or not math.isfinite(self.alpha):
+        if not _is_scalar_tensor(self.alpha) and (
+            not _is_real(self.alpha) or not math.isfinite(self.alpha)
+        ):
             raise ValueError(
                 f"Expected a finite number for `alpha`. Received: alpha={self.alpha!r}"
             )
