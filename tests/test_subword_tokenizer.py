@@ -282,3 +282,23 @@ def test_exported_savedmodel_works_without_textrnn(tmp_path, wordpiece):
     assert result["word"] == expected["word"]
     assert result["wordpiece"] == expected["wordpiece"]
     assert result["wordpiece"]["text"] == "über die straße , señor : ¿ dónde está el faro ?"
+
+
+def test_wordpiece_without_punctuation_splitting_detokenises_exactly(tmp_path):
+    tok = WordPieceTokenizer.learn(LINES, vocab_size=400, split_punctuation=False)
+    texts = [line.strip() for line in LINES[:20]] + ["Die Leuchtturmwärterin, señor: «ja»."]
+    ids = tok.tokenize(texts)
+    pieces = tok.ids_to_tokens(ids[-1]).numpy().tolist()
+    assert b"##," in pieces and b"##:" in pieces  # punctuation is a piece of the word
+    assert UNK_ID not in ids.flat_values.numpy()
+    back = [t.decode() for t in tok.detokenize(ids).numpy()]
+    assert back == [" ".join(t.split()) for t in texts]
+    tok.save(tmp_path / "vocab.txt")
+    assert load_tokenizer(tmp_path / "vocab.txt").split_punctuation is False
+
+
+@pytest.mark.parametrize("split_punctuation", [True, False])
+def test_text_never_yields_special_ids(split_punctuation):
+    tok = WordTokenizer(list(SPECIAL_TOKENS) + ["hello"], split_punctuation=split_punctuation)
+    ids = tok.tokenize(["<pad> hello </s> <s> <unk>"]).flat_values.numpy().tolist()
+    assert ids.count(4) == 1 and set(ids) - {4} == {UNK_ID}

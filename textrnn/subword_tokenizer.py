@@ -167,16 +167,31 @@ def _check_normalization(normalization):
     return normalization
 
 
-def _pretokenize(texts, lowercase: bool, normalization: str | None):
+def _pretokenize(texts, lowercase: bool, normalization: str | None, split_punctuation=True):
     """Normalises and splits strings into words: `[...]` -> `[..., (words)]`."""
     texts = tf.convert_to_tensor(texts, tf.string)
     if normalization:
         texts = tf_text.normalize_utf8(texts, normalization)
     if lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")
-    texts = tf.strings.regex_replace(texts, _SPLIT_OFF, r" \1 ")
+    if split_punctuation:
+        texts = tf.strings.regex_replace(texts, _SPLIT_OFF, r" \1 ")
     texts = tf.strings.regex_replace(texts, _SPACES, " ")
     return tf.strings.split(tf.strings.strip(texts))
+
+
+def _count_words(texts, lowercase, normalization, split_punctuation) -> collections.Counter:
+    """Word frequencies of training text, split exactly as tokenising splits it.
+
+    Special-token strings are never counted as words (text never yields special ids).
+    """
+    counts: collections.Counter = collections.Counter()
+    for batch in _as_text_dataset(texts):
+        words = _pretokenize(batch, lowercase, normalization, split_punctuation)
+        counts.update(w.decode("utf-8") for w in words.flat_values.numpy().tolist())
+    for token in SPECIAL_TOKENS:
+        counts.pop(token, None)
+    return counts
 
 
 def _as_text_dataset(texts) -> tf.data.Dataset:
@@ -202,6 +217,11 @@ class WordTokenizer(tf.Module):
         lowercase: lower-case text (all scripts, accents kept) before lookup.
         normalization: None, or a Unicode normalisation form applied first
             ("NFC", "NFKC", "NFD", "NFKD"); adds the `NormalizeUTF8` op.
+        split_punctuation: split punctuation and symbols off as tokens of their own
+            (step 3). With False, words are split on whitespace only, so punctuation
+            stays attached ("bushes." -> "bushes", "##." in WordPiece) and `detokenize`
+            restores the text exactly up to whitespace runs: what a translator's output
+            needs.
         name: the `tf.Module` name.
 
     Call arguments (`tokenize`, also `__call__`):
@@ -232,6 +252,7 @@ class WordTokenizer(tf.Module):
         *,
         lowercase: bool = False,
         normalization: str | None = None,
+        split_punctuation: bool = True,
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -239,6 +260,7 @@ class WordTokenizer(tf.Module):
             vocabulary = load_vocabulary(vocabulary)
         self._vocabulary = tuple(validate_vocabulary(vocabulary))
         self.lowercase = bool(lowercase)
+        self.split_punctuation = bool(split_punctuation)
         self.normalization = _check_normalization(normalization)
         ids = tf.range(len(self._vocabulary), dtype=tf.int64)
         tokens = tf.constant(self._vocabulary, tf.string)
@@ -312,8 +334,12 @@ class WordTokenizer(tf.Module):
             return self.tokenize(texts[tf.newaxis], add_bos=add_bos, add_eos=add_eos)[0]
         if texts.shape.rank != 1:
             raise ValueError(f"Expected a string scalar or 1-D batch. Received {texts.shape}.")
-        words = _pretokenize(texts, self.lowercase, self.normalization)
+        words = _pretokenize(texts, self.lowercase, self.normalization, self.split_punctuation)
         ids = tf.cast(self._words_to_ids(words), tf.int32)
+        # Text never yields a special id: "<pad>" typed in a text is an unknown word.
+        ids = tf.ragged.map_flat_values(
+            lambda v: tf.where((v < NUM_SPECIAL) & (v != UNK_ID), UNK_ID, v), ids
+        )
         parts = [ids]
         if add_bos:
             parts.insert(0, tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], BOS_ID)))
@@ -322,6 +348,19 @@ class WordTokenizer(tf.Module):
         return tf.concat(parts, axis=1) if len(parts) > 1 else ids
 
     __call__ = tokenize
+
+    def ids_to_tokens(self, ids):
+        """The vocabulary token of every id, in the graph (`<unk>` outside the vocabulary).
+
+        Args:
+            ids: integer ids, a dense tensor or a `tf.RaggedTensor`.
+
+        Returns:
+            String tokens with the shape (and ragged structure) of `ids`.
+        """
+        if isinstance(ids, tf.RaggedTensor):
+            return tf.ragged.map_flat_values(self.ids_to_tokens, ids)
+        return self._id_to_token.lookup(tf.cast(ids, tf.int64))
 
     def detokenize(self, ids, *, stop_at_eos: bool = True) -> tf.Tensor:
         """Converts token ids back to text.
@@ -367,6 +406,7 @@ class WordTokenizer(tf.Module):
         return {
             "vocabulary": self.get_vocabulary(),
             "lowercase": self.lowercase,
+            "split_punctuation": self.split_punctuation,
             "normalization": self.normalization,
             "name": self.name,
         }
@@ -432,6 +472,7 @@ class WordTokenizer(tf.Module):
         *,
         lowercase: bool = False,
         normalization: str | None = None,
+        split_punctuation: bool = True,
         min_count: int = 1,
         name: str | None = None,
     ) -> WordTokenizer:
@@ -459,19 +500,20 @@ class WordTokenizer(tf.Module):
         if min_count < 1:
             raise ValueError(f"Expected min_count >= 1. Received: {min_count}")
         _check_normalization(normalization)
-        counts: collections.Counter = collections.Counter()
-        for batch in _as_text_dataset(texts):
-            words = _pretokenize(batch, lowercase, normalization)
-            counts.update(words.flat_values.numpy().tolist())
+        counts = _count_words(texts, lowercase, normalization, split_punctuation)
         ranked = sorted(
-            (w.decode("utf-8") for w, c in counts.items() if c >= min_count),
-            key=lambda w: (-counts[w.encode("utf-8")], w),
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
         )
         if not ranked:
             raise ValueError("No words found in the training text.")
-        # A special token can never be a word: the splitter cuts "<" and ">" off.
         vocabulary = list(SPECIAL_TOKENS) + ranked[: vocab_size - NUM_SPECIAL]
-        return cls(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+        return cls(
+            vocabulary,
+            lowercase=lowercase,
+            normalization=normalization,
+            split_punctuation=split_punctuation,
+            name=name,
+        )
 
 
 class WordPieceTokenizer(WordTokenizer):
@@ -488,6 +530,8 @@ class WordPieceTokenizer(WordTokenizer):
             the special tokens; continuation pieces start with `##`.
         lowercase: lower-case text (accents kept) before splitting.
         normalization: None or a Unicode normalisation form ("NFC", ...).
+        split_punctuation: as in `WordTokenizer`; False keeps punctuation in the word,
+            where WordPiece splits it off as a `##` piece, so detokenising is exact.
         max_bytes_per_word: longer words become `UNK_ID`.
         name: the `tf.Module` name.
 
@@ -507,10 +551,17 @@ class WordPieceTokenizer(WordTokenizer):
         *,
         lowercase: bool = False,
         normalization: str | None = None,
+        split_punctuation: bool = True,
         max_bytes_per_word: int = 100,
         name: str | None = None,
     ):
-        super().__init__(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+        super().__init__(
+            vocabulary,
+            lowercase=lowercase,
+            normalization=normalization,
+            split_punctuation=split_punctuation,
+            name=name,
+        )
         if max_bytes_per_word <= 0:
             raise ValueError(
                 f"Expected a positive integer for `max_bytes_per_word`. "
@@ -550,22 +601,27 @@ class WordPieceTokenizer(WordTokenizer):
         *,
         lowercase: bool = False,
         normalization: str | None = None,
+        split_punctuation: bool = True,
         learn_params: dict | None = None,
         name: str | None = None,
     ) -> WordPieceTokenizer:
         """Learns a WordPiece vocabulary from training text.
 
-        Runs `bert_vocab_from_dataset` on the text after steps 1-3 of the module
-        docstring, with reserved tokens `<pad>, <unk>, <s>, </s>`. The learner
-        keeps every character seen (alone and as `##` piece), so `vocab_size` is
-        a target, not a guarantee: a text with many distinct characters may
-        yield more tokens.
+        Counts the words of the text after steps 1-3 of the module docstring
+        (split exactly as `tokenize` splits them) and runs tensorflow-text's
+        WordPiece learner (`wordpiece_tokenizer_learner_lib.learn`, the algorithm
+        behind `bert_vocab_from_dataset`) on the counts, with reserved tokens
+        `<pad>, <unk>, <s>, </s>`. The learner keeps every character seen (alone
+        and as `##` piece), so `vocab_size` is a target, not a guarantee: a text
+        with many distinct characters may yield more tokens, and pieces seen fewer
+        than `lower_thresh` (10) times are left out, so a small text may yield fewer.
 
         Args:
             texts: training strings, or a dataset of string scalars or batches.
             vocab_size: target vocabulary size, special tokens included.
             lowercase: as in the constructor; the vocabulary is learned with it.
             normalization: as in the constructor.
+            split_punctuation: as in the constructor.
             learn_params: extra arguments for the learner (e.g.
                 `{"lower_thresh": 5}`); see
                 `tensorflow_text.tools.wordpiece_vocab.wordpiece_tokenizer_learner_lib.learn`.
@@ -577,29 +633,27 @@ class WordPieceTokenizer(WordTokenizer):
         Raises:
             ValueError: if `vocab_size <= 4` or no word is found.
         """
-        from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+        from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib
 
         if vocab_size <= NUM_SPECIAL:
             raise ValueError(f"Expected vocab_size > {NUM_SPECIAL}. Received: {vocab_size}")
         _check_normalization(normalization)
 
-        def presplit(batch):
-            words = _pretokenize(batch, lowercase, normalization)
-            return tf.strings.reduce_join(words, axis=-1, separator=" ")
-
-        dataset = _as_text_dataset(texts).map(presplit)
-        # The text is already normalised and split: the learner's own BERT splitter
-        # must only split on the spaces we put in, so it gets lower_case=False.
-        vocabulary = bert_vocab.bert_vocab_from_dataset(
-            dataset,
-            vocab_size=vocab_size,
-            reserved_tokens=list(SPECIAL_TOKENS),
-            bert_tokenizer_params={"lower_case": False},
-            learn_params=dict(learn_params or {}),
+        counts = _count_words(texts, lowercase, normalization, split_punctuation)
+        if not counts:
+            raise ValueError("No words found in the training text.")
+        vocabulary = wordpiece_tokenizer_learner_lib.learn(
+            counts, vocab_size, list(SPECIAL_TOKENS), **dict(learn_params or {})
         )
         if len(vocabulary) <= NUM_SPECIAL:
             raise ValueError("No words found in the training text.")
-        return cls(vocabulary, lowercase=lowercase, normalization=normalization, name=name)
+        return cls(
+            vocabulary,
+            lowercase=lowercase,
+            normalization=normalization,
+            split_punctuation=split_punctuation,
+            name=name,
+        )
 
 
 _CLASSES = {c.__name__: c for c in (WordTokenizer, WordPieceTokenizer)}
