@@ -1,14 +1,10 @@
 import csv
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from conftest import REPO, TINY_OVERRIDES
+from conftest import REPO, TINY_OVERRIDES, kill_after_first_epoch_then_resume
 
 from textrnn.char_tokenizer import VocabularyError
 from textrnn.charlm_training import train_charlm
@@ -98,25 +94,7 @@ def test_resume_after_kill(tmp_path):
     ]
     for o in overrides:
         args += ["--set", o]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    progress = run_dir / "progress.json"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if progress.exists() and json.loads(progress.read_text() or "{}").get("epochs", 0) >= 1:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be killed; make it longer"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(progress.read_text())["epochs"]
-    assert 1 <= killed_at < 3
-    assert not (run_dir / "results.json").exists()
-
-    done = subprocess.run(
-        args + ["--resume"], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(progress.read_text())["epochs"] == 3
+    kill_after_first_epoch_then_resume(args, run_dir, total_epochs=3)
     with open(run_dir / "history.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs[-1] == 2 and set(range(3)) <= set(epochs)

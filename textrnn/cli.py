@@ -1,11 +1,14 @@
 """The `textrnn` command line: a thin layer over the Python API.
 
 textrnn quickstart                      # offline demo: 1 minute of training, then text
-textrnn train charlm --recipe models/charlm-shakespeare/config.toml --run-dir runs/shakes
-textrnn train charlm ... --resume        # continue after a kill
-textrnn evaluate --run-dir runs/shakes
+textrnn train charlm|sentiment|translate --recipe models/<recipe>/config.toml --run-dir runs/x
+textrnn train ... --resume               # continue after a kill
+textrnn evaluate --run-dir runs/x        # the task's figures (loss, accuracy/F1, BLEU/chrF)
 textrnn generate --run-dir runs/shakes --prompt "ROMEO:" --length 300 --strategy sample
-textrnn export --run-dir runs/shakes --out exports/shakes
+textrnn predict --run-dir runs/sst2 --text "a gem of a film"      # or one text per stdin line
+textrnn explain --run-dir runs/sst2 --text "a gem of a film" --plot weights.png
+textrnn translate --run-dir runs/de-en --text "Ein Hund läuft." --beam-width 5 --n-best 3
+textrnn export --run-dir runs/x --out exports/x
 """
 
 from __future__ import annotations
@@ -14,26 +17,31 @@ import argparse
 import json
 import sys
 
+TASKS = ("charlm", "sentiment", "translate")
+
 
 def _add_strategy_args(p):
     p.add_argument(
         "--strategy",
         choices=["greedy", "sample", "beam"],
         default=None,
-        help="decoding strategy (default: the recipe's [generate] section)",
+        help="decoding strategy (default: the recipe's)",
     )
-    p.add_argument("--length", type=int, default=None, help="characters to generate")
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--top-k", type=int, default=None, help="0 = off")
     p.add_argument("--top-p", type=float, default=None, help="1.0 = off")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--beam-width", type=int, default=None)
+
+
+def _add_texts_arg(p, name="--text", what="text"):
     p.add_argument(
-        "--repetition-penalty",
-        type=float,
-        default=1.0,
-        help="> 1 discourages characters already generated (sampling)",
+        name,
+        dest="texts",
+        action="append",
+        default=None,
+        help=f"{what} (repeatable; '-' or none reads one per line from stdin)",
     )
-    p.add_argument("--beam-width", type=int, default=5)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,10 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="where to keep the run (default: a temp dir)")
 
     p = sub.add_parser("train", help="train a model from a recipe")
-    p.add_argument("task", choices=["charlm"])
-    p.add_argument(
-        "--recipe", required=True, help="TOML recipe, e.g. models/charlm-shakespeare/config.toml"
-    )
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("--recipe", required=True, help="TOML recipe, e.g. models/<name>/config.toml")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -61,27 +67,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("evaluate", help="validation loss (nats and bits per char) two ways")
+    p = sub.add_parser("evaluate", help="the run's figures on a split")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--dataset", default=None, help="name or path (default: the recipe's)")
-    p.add_argument("--num-windows", type=int, default=2000)
+    p.add_argument("--split", default=None, help="sentiment / translation: the split to score")
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
+    p.add_argument("--dataset", default=None, help="character LM: name or path")
+    p.add_argument("--num-windows", type=int, default=2000, help="character LM")
+    p.add_argument("--hypotheses", default=None, help="translation: write the outputs here")
+    p.add_argument("--length-penalty", type=float, default=None, help="translation: GNMT alpha")
+    _add_strategy_args(p)
 
-    p = sub.add_parser("generate", help="generate text from a prompt")
+    p = sub.add_parser("generate", help="character LM: continue a prompt")
     p.add_argument("--run-dir", required=True)
+    _add_texts_arg(p, "--prompt", "prompt text")
+    p.add_argument("--length", type=int, default=None, help="characters to generate")
     p.add_argument(
-        "--prompt",
-        action="append",
-        default=None,
-        help="prompt text (repeatable; '-' or none reads one prompt per line from stdin)",
+        "--repetition-penalty",
+        type=float,
+        default=1.0,
+        help="> 1 discourages characters already generated (sampling)",
     )
     _add_strategy_args(p)
+
+    p = sub.add_parser("predict", help="sentiment: label and probabilities of texts")
+    p.add_argument("--run-dir", required=True)
+    _add_texts_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("explain", help="sentiment: which tokens an attention model attended to")
+    p.add_argument("--run-dir", required=True)
+    _add_texts_arg(p)
+    p.add_argument("--plot", default=None, help="also draw the weights of the first text (PNG)")
+
+    p = sub.add_parser("translate", help="translation: translate sentences")
+    p.add_argument("--run-dir", required=True)
+    _add_texts_arg(p, what="source sentence")
+    _add_strategy_args(p)
+    p.add_argument("--n-best", type=int, default=None, help="beam search: hypotheses to show")
+    p.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (0 = off)")
+    p.add_argument("--max-length", type=int, default=None, help="cap on generated tokens")
+    p.add_argument("--attention-plot", default=None, help="heatmap of the first sentence (PNG)")
 
     p = sub.add_parser("export", help="write a SavedModel (strings in, strings out)")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--beam-width", type=int, default=5)
+    p.add_argument("--beam-width", type=int, default=5, help="character LM: beam signature")
     return parser
+
+
+def _read_texts(texts, what="text"):
+    """The texts given on the command line, or one per line from stdin."""
+    if texts and texts != ["-"]:
+        return texts
+    data = sys.stdin.buffer.read()
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"Standard input is not valid UTF-8: byte {data[e.start : e.start + 1]!r} at "
+            f"offset {e.start}."
+        ) from None
+    if not lines:
+        raise ValueError(f"No {what} given (use the option or one per line on stdin).")
+    return lines
+
+
+def _load(run_dir, *expected):
+    """Loads a run and checks that it is one of the `expected` tasks."""
+    from textrnn.config import task_of
+    from textrnn.training import load_run
+
+    model, tokenizer, cfg = load_run(run_dir)
+    task = task_of(cfg) if cfg is not None else "charlm"
+    if task not in expected:
+        verbs = {"charlm": "generate", "sentiment": "predict", "translate": "translate"}
+        raise ValueError(f"{run_dir} holds a {task!r} run; use `textrnn {verbs[task]}` with it.")
+    return model, tokenizer, cfg
+
+
+def _write_json(path, figures):
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(figures, f, indent=2)
 
 
 def _cmd_quickstart(args):
@@ -91,23 +158,26 @@ def _cmd_quickstart(args):
 
 
 def _cmd_train(args):
-    from textrnn.charlm_training import train_charlm
     from textrnn.config import load_config
 
     cfg = load_config(args.recipe, args.overrides, task=args.task)
-    results = train_charlm(cfg, args.run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+    if args.task == "sentiment":
+        from textrnn.sentiment_training import train_sentiment as train
+    elif args.task == "translate":
+        from textrnn.translation_training import train_translation as train
+    else:
+        from textrnn.charlm_training import train_charlm as train
+    results = train(cfg, args.run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
     print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
 
 
-def _cmd_evaluate(args):
+def _evaluate_charlm(args, model, tokenizer, cfg):
     from textrnn import datasets
     from textrnn.charlm_training import evaluate_charlm
-    from textrnn.training import load_run
 
-    model, tokenizer, cfg = load_run(args.run_dir)
     dataset = args.dataset or (cfg.data.dataset if cfg else None)
     if dataset is None:
-        raise SystemExit("textrnn evaluate: no recipe in the run directory; pass --dataset.")
+        raise ValueError("no recipe in the run directory; pass --dataset.")
     seq_len = cfg.data.seq_len if cfg else 256
     text = datasets.load_char_corpus(dataset)["validation"]
     unknown = tokenizer.unknown_characters(text)
@@ -122,37 +192,75 @@ def _cmd_evaluate(args):
     )
     results["dataset"] = dataset
     print(json.dumps(results, indent=2))
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
+    return results
+
+
+def _evaluate_sentiment(args, model, tokenizer, cfg):
+    from textrnn.classification_metrics import format_report
+    from textrnn.sentiment_data import load_sentiment_splits
+    from textrnn.sentiment_training import evaluate_split
+
+    splits = load_sentiment_splits(
+        cfg.data.dataset,
+        validation_fraction=cfg.data.validation_fraction,
+        seed=cfg.data.split_seed,
+        num_classes=len(cfg.data.label_names),
+    )
+    names = [args.split] if args.split else [n for n in ("validation", "test") if n in splits]
+    unknown = [n for n in names if n not in splits]
+    if unknown:
+        raise ValueError(f"Unknown split {unknown[0]!r}; this dataset has {sorted(splits)}.")
+    results = {}
+    for name in names:
+        results[name] = evaluate_split(model, tokenizer, cfg, splits[name])
+        print(f"== {cfg.data.dataset} {name}\n{format_report(results[name])}\n")
+    return results
+
+
+def _evaluate_translation(args, model, tokenizers, cfg):
+    from textrnn.translation_training import evaluate_translation
+
+    options = _decoding_options(args, cfg.translate)
+    results, hypotheses = evaluate_translation(
+        model, tokenizers, cfg, split=args.split or "test", **options
+    )
+    if args.hypotheses:
+        with open(args.hypotheses, "w", encoding="utf-8") as f:
+            f.writelines(h + "\n" for h in hypotheses)
+    print(json.dumps(results, indent=2))
+    return results
+
+
+def _cmd_evaluate(args):
+    model, tokenizer, cfg = _load(args.run_dir, *TASKS)
+    from textrnn.config import task_of
+
+    task = task_of(cfg) if cfg is not None else "charlm"
+    evaluate = {
+        "charlm": _evaluate_charlm,
+        "sentiment": _evaluate_sentiment,
+        "translate": _evaluate_translation,
+    }[task]
+    _write_json(args.output, evaluate(args, model, tokenizer, cfg))
 
 
 def _cmd_generate(args):
     from textrnn.char_generation import generate
     from textrnn.config import GenerateConfig
-    from textrnn.training import load_run
 
-    model, tokenizer, cfg = load_run(args.run_dir)
+    model, tokenizer, cfg = _load(args.run_dir, "charlm")
     defaults = cfg.generate if cfg else GenerateConfig()
-    prompts = args.prompt
-    if not prompts or prompts == ["-"]:
-        prompts = [
-            line.rstrip("\n")
-            for line in sys.stdin.buffer.read().decode("utf-8", "strict").splitlines()
-        ]
-        if not prompts:
-            raise SystemExit("textrnn generate: no prompt given (use --prompt or stdin).")
     texts = generate(
         model,
         tokenizer,
-        prompts,
+        _read_texts(args.texts, "prompt"),
         strategy=args.strategy or defaults.strategy,
         max_length=args.length if args.length is not None else defaults.max_length,
         temperature=args.temperature if args.temperature is not None else defaults.temperature,
         top_k=args.top_k if args.top_k is not None else defaults.top_k,
         top_p=args.top_p if args.top_p is not None else defaults.top_p,
         seed=args.seed if args.seed is not None else defaults.seed,
-        beam_width=args.beam_width,
+        beam_width=args.beam_width or 5,
         repetition_penalty=args.repetition_penalty,
     )
     for i, text in enumerate(texts):
@@ -161,14 +269,107 @@ def _cmd_generate(args):
         print(text)
 
 
-def _cmd_export(args):
-    from textrnn.export import export_charlm
-    from textrnn.training import load_run
+def _predictor(run_dir):
+    from textrnn.sentiment_training import make_predictor
 
-    model, tokenizer, cfg = load_run(args.run_dir)
-    out = export_charlm(
-        model, tokenizer, args.out, cfg.generate if cfg else None, beam_width=args.beam_width
-    )
+    return make_predictor(*_load(run_dir, "sentiment"))
+
+
+def _cmd_predict(args):
+    predictor = _predictor(args.run_dir)
+    texts = _read_texts(args.texts)
+    for text, result in zip(texts, predictor.predict_texts(texts)):
+        if args.json:
+            print(json.dumps({"text": text, **result}, ensure_ascii=False))
+        else:
+            p = result["probabilities"][result["label"]]
+            print(f"{result['label']}\t{p:.3f}\t{text}")
+
+
+def _cmd_explain(args):
+    from textrnn.attention_plot import format_token_weights, plot_token_weights
+
+    predictor = _predictor(args.run_dir)
+    texts = _read_texts(args.texts)
+    results = predictor.explain_texts(texts)
+    for text, result in zip(texts, results):
+        p = result["probabilities"][result["label"]]
+        print(f"{result['label']} ({p:.3f}): {text}")
+        print(format_token_weights(result["tokens"], result["weights"]))
+        print()
+    if args.plot:
+        first = results[0]
+        title = f"{first['label']} ({first['probabilities'][first['label']]:.3f})"
+        print(
+            f"plot written to {plot_token_weights(first['tokens'], first['weights'], args.plot, title=title)}"
+        )
+
+
+def _decoding_options(args, defaults):
+    """Decoding options from the command line, falling back on the recipe's."""
+
+    def pick(value, default):
+        return default if value is None else value
+
+    return {
+        "strategy": pick(args.strategy, defaults.strategy),
+        "beam_width": pick(args.beam_width, defaults.beam_width),
+        "n_best": pick(getattr(args, "n_best", None), defaults.n_best),
+        "alpha": pick(args.length_penalty, defaults.alpha),
+        "max_length": pick(getattr(args, "max_length", None), defaults.max_length),
+        "temperature": pick(args.temperature, defaults.temperature),
+        "top_k": pick(args.top_k, defaults.top_k),
+        "top_p": pick(args.top_p, defaults.top_p),
+        "seed": pick(args.seed, defaults.seed),
+    }
+
+
+def _cmd_translate(args):
+    from textrnn.translation_training import make_translator
+
+    model, tokenizers, cfg = _load(args.run_dir, "translate")
+    translator = make_translator(model, tokenizers, cfg)
+    texts = _read_texts(args.texts, "source sentence")
+    options = _decoding_options(args, cfg.translate)
+    results = translator.translate_texts(texts, **options)
+    for i, (text, result) in enumerate(zip(texts, results)):
+        if len(texts) > 1:
+            print(f"----- {i + 1}: {text}")
+        if options["strategy"] == "beam" and options["n_best"] > 1:
+            for rank, (hyp, score) in enumerate(zip(result["n_best"], result["n_best_scores"])):
+                print(f"{rank + 1}\t{score:.3f}\t{hyp}")
+        else:
+            print(result["translation"])
+    if args.attention_plot:
+        from textrnn.attention_plot import plot_attention
+
+        first = results[0]
+        path = plot_attention(
+            first["attention"], first["source_tokens"], first["target_tokens"],
+            args.attention_plot, title=first["translation"],
+        )  # fmt: skip
+        print(f"attention plot written to {path}")
+
+
+def _cmd_export(args):
+    from textrnn import export
+    from textrnn.config import task_of
+
+    model, tokenizer, cfg = _load(args.run_dir, *TASKS)
+    task = task_of(cfg) if cfg is not None else "charlm"
+    if task == "sentiment":
+        from textrnn.sentiment_training import make_predictor
+
+        out = export.export_sentiment(make_predictor(model, tokenizer, cfg), args.out)
+    elif task == "translate":
+        from textrnn.translation_training import make_translator
+
+        out = export.export_translator(make_translator(model, tokenizer, cfg), args.out)
+    else:
+        out = export.export_charlm(
+            model, tokenizer, args.out, cfg.generate if cfg else None,
+            beam_width=args.beam_width,
+        )  # fmt: skip
     print(f"SavedModel written to {out}")
 
 
@@ -177,6 +378,9 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "generate": _cmd_generate,
+    "predict": _cmd_predict,
+    "explain": _cmd_explain,
+    "translate": _cmd_translate,
     "export": _cmd_export,
 }
 

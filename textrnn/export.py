@@ -1,16 +1,21 @@
-"""Export a character language model as a SavedModel: raw strings in, raw strings out.
+"""SavedModel export for every task: raw strings in, raw strings (and numbers) out.
 
-The SavedModel contains the tokeniser (a hash table and core `tf.strings` Unicode ops),
-the model and the decoding loop (`tf.while_loop`), all core TensorFlow ops, so stock
-TensorFlow Serving and a bare `tf.saved_model.load` (no textrnn, no tensorflow-text)
-can run it. `core_op_report` checks that claim on the exported graph.
+Each export holds the tokeniser(s), the model and, for generating models, the decoding
+loop (`tf.while_loop`), so a bare `tf.saved_model.load` runs it in a process that never
+imports textrnn. `core_op_report` lists the ops that are not core TensorFlow; the list
+goes into `textrnn_export.json` beside `saved_model.pb`.
 
-Signatures (every output is batched):
+Character LM (`export_charlm`), core ops only (stock TF Serving runs it):
 - `serving_default(prompts)`: sampling with the recipe's `[generate]` defaults.
 - `greedy(prompts, max_length)`.
 - `sample(prompts, max_length, temperature, top_k, top_p, seed, repetition_penalty)`.
 - `beam(prompts, max_length)`: beam search with the width chosen at export time.
 Outputs: `text` (prompt + continuation), `continuation`, `ids`, `score` (sum log-prob).
+
+Sentiment classifier (`export_sentiment`), core ops only with a word vocabulary
+(`WordpieceTokenizeWithOffsets` from tensorflow-text with a WordPiece one):
+- `serving_default(texts)`: `label_ids`, `labels` (names), `probabilities`.
+- `explain(texts)` (attention pooling): the same plus `tokens` and attention `weights`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,26 @@ import tensorflow as tf
 
 from textrnn.char_generation import CharGenerator
 from textrnn.config import GenerateConfig
+
+INFO_FILE = "textrnn_export.json"
+
+
+def _check_empty(export_dir) -> Path:
+    export_dir = Path(export_dir)
+    if export_dir.exists() and any(export_dir.iterdir()):
+        raise FileExistsError(f"Export directory {export_dir} exists and is not empty.")
+    return export_dir
+
+
+def _save(module, export_dir: Path, signatures: dict, info: dict) -> Path:
+    tf.saved_model.save(module, str(export_dir), signatures=signatures)
+    info = {
+        **info,
+        "signatures": sorted(signatures),
+        "non_core_ops": sorted(core_op_report(export_dir)),
+    }
+    (export_dir / INFO_FILE).write_text(json.dumps(info, indent=2))
+    return export_dir
 
 
 def export_charlm(
@@ -44,9 +69,7 @@ def export_charlm(
         >>> served = tf.saved_model.load("exports/charlm")
         >>> served.signatures["greedy"](prompts=tf.constant(["ROMEO:"]), max_length=tf.constant(50))
     """
-    export_dir = Path(export_dir)
-    if export_dir.exists() and any(export_dir.iterdir()):
-        raise FileExistsError(f"Export directory {export_dir} exists and is not empty.")
+    export_dir = _check_empty(export_dir)
     gen_cfg = generate_config or GenerateConfig()
     generator = CharGenerator(model, tokenizer, beam_width=beam_width)
 
@@ -69,16 +92,37 @@ def export_charlm(
         "sample": generator.sample.get_concrete_function(),
         "beam": generator.beam.get_concrete_function(),
     }
-    tf.saved_model.save(generator, str(export_dir), signatures=signatures)
+    info = {"task": "charlm", "serving_default": gen_cfg.__dict__, "beam_width": beam_width}
+    return _save(generator, export_dir, signatures, info)
+
+
+def export_sentiment(predictor, export_dir) -> Path:
+    """Writes a SavedModel of a `SentimentPredictor` (tokeniser, text policy, classifier).
+
+    Args:
+        predictor: a `textrnn.sentiment_prediction.SentimentPredictor`.
+        export_dir: output directory (must not exist yet, or be empty).
+
+    Returns:
+        The export directory.
+
+    Example:
+        >>> export_sentiment(predictor, "exports/sst2")
+        >>> served = tf.saved_model.load("exports/sst2")
+        >>> served.signatures["serving_default"](texts=tf.constant(["a fine film"]))["labels"]
+    """
+    export_dir = _check_empty(export_dir)
+    signatures = {"serving_default": predictor.predict.get_concrete_function()}
+    if predictor.model.pooling == "attention":
+        signatures["explain"] = predictor.explain.get_concrete_function()
     info = {
-        "task": "charlm",
-        "signatures": sorted(signatures),
-        "serving_default": gen_cfg.__dict__,
-        "beam_width": beam_width,
-        "non_core_ops": sorted(core_op_report(export_dir)),
+        "task": "sentiment",
+        "label_names": list(predictor.label_names),
+        "max_length": predictor.max_length,
+        "truncation": predictor.truncation,
+        "tensorflow_text_ops": list(predictor.tokenizer.tf_text_ops),
     }
-    (export_dir / "textrnn_export.json").write_text(json.dumps(info, indent=2))
-    return export_dir
+    return _save(predictor, export_dir, signatures, info)
 
 
 def core_op_report(export_dir) -> set[str]:

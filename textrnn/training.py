@@ -177,6 +177,7 @@ def fit_resumable(
     progress: TrainingProgress,
     *,
     steps_per_epoch=None,
+    validation_steps=None,
     first_callbacks=(),
     verbose=1,
 ):
@@ -195,6 +196,7 @@ def fit_resumable(
         run_dir: the run directory.
         progress: the run's `TrainingProgress`.
         steps_per_epoch: batches per epoch; None = one pass over `train_ds`.
+        validation_steps: batches of `val_ds` per validation; None = all of it.
         first_callbacks: callbacks that must run before the others.
         verbose: Keras progress-bar verbosity.
     """
@@ -226,6 +228,7 @@ def fit_resumable(
         epochs=train.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=val_ds,
+        validation_steps=validation_steps,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipelines shuffle (with their own seed)

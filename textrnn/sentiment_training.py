@@ -1,0 +1,258 @@
+"""Training and evaluating sentiment classifiers with `model.fit`, resumable after a kill.
+
+Besides the common files (see `textrnn.training`), a sentiment run directory holds
+`vocab.txt` and `vocab.txt.json` (the tokeniser learned from the training split) and
+`results.json` with the classification report of every split, training time and
+throughput, and the padding fraction of the training batches with and without length
+bucketing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textrnn import config as config_lib
+from textrnn import pipelines, training
+from textrnn.classification_metrics import classification_report
+from textrnn.sentiment_classifier import SentimentClassifier
+from textrnn.sentiment_data import load_sentiment_splits
+from textrnn.sentiment_prediction import SentimentPredictor, encode_texts
+from textrnn.special_tokens import PAD_ID
+from textrnn.subword_tokenizer import WordPieceTokenizer, WordTokenizer, load_tokenizer
+
+VOCAB_FILE = "vocab.txt"
+TOKENIZERS = {"word": WordTokenizer, "wordpiece": WordPieceTokenizer}
+MONITOR = "val_accuracy"
+
+
+def learn_tokenizer(data: config_lib.SentimentDataConfig, texts):
+    """Learns the recipe's tokeniser from the training texts."""
+    if data.tokenizer == "word":
+        return WordTokenizer.learn(
+            texts, data.vocab_size, lowercase=data.lowercase, min_count=data.min_count
+        )
+    if data.tokenizer == "wordpiece":
+        return WordPieceTokenizer.learn(texts, data.vocab_size, lowercase=data.lowercase)
+    raise config_lib.ConfigError(
+        f"`data.tokenizer` must be one of {sorted(TOKENIZERS)}. Received: {data.tokenizer!r}"
+    )
+
+
+def encode_split(tokenizer, texts, data: config_lib.SentimentDataConfig, chunk=4096):
+    """Tokenises a whole split once: a list of int32 numpy arrays (one per text)."""
+    rows = []
+    for start in range(0, len(texts), chunk):
+        ids = encode_texts(tokenizer, list(texts[start : start + chunk]), data.max_length,
+                           data.truncation)  # fmt: skip
+        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
+        rows.extend(np.split(values, splits[1:-1]))
+    return rows
+
+
+def bucket_boundaries(lengths, num_buckets: int) -> list[int]:
+    """Length boundaries at the quantiles of `lengths`, so buckets hold similar counts."""
+    quantiles = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in quantiles})
+
+
+def count_batches(lengths, boundaries, batch_size) -> int:
+    """Batches that `bucket_by_length` makes of one pass (each bucket's last batch kept)."""
+    if not boundaries:
+        return -(-len(lengths) // batch_size)
+    bucket = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
+    return int(sum(-(-c // batch_size) for c in np.bincount(bucket) if c))
+
+
+def make_dataset(rows, labels, batch_size, boundaries, *, shuffle_seed=None):
+    """Padded `(ids, label)` batches, length-bucketed when `boundaries` is non-empty."""
+    lengths = np.array([len(r) for r in rows], np.int32)
+    padded = np.zeros([len(rows), lengths.max()], np.int32)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = row
+    ds = tf.data.Dataset.from_tensor_slices((padded, lengths, np.asarray(labels, np.int32)))
+    ds = ds.map(lambda ids, n, label: (ids[:n], label))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if boundaries:
+        ds = pipelines.bucket_by_length(
+            ds, 0, boundaries, [batch_size] * (len(boundaries) + 1), pad_value=PAD_ID
+        )
+    else:
+        ds = ds.padded_batch(batch_size, padding_values=(PAD_ID, 0))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def predict_labels(model, rows, batch_size=256) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted label ids and probabilities for pre-encoded rows, in their order.
+
+    Rows are scored in length order (little padding) and put back in place.
+    """
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    probs = np.zeros([len(rows), model.num_classes], np.float32)
+
+    @tf.function(reduce_retracing=True)
+    def score(ids):
+        return tf.nn.softmax(model(ids, training=False))
+
+    for start in range(0, len(rows), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(rows[i]) for i in chunk)
+        ids = np.zeros([len(chunk), width], np.int32)
+        for j, i in enumerate(chunk):
+            ids[j, : len(rows[i])] = rows[i]
+        probs[chunk] = score(tf.constant(ids)).numpy()
+    return probs.argmax(-1), probs
+
+
+def evaluate_split(model, tokenizer, cfg: config_lib.SentimentConfig, split) -> dict:
+    """Classification report (accuracy, precision, recall, F1, confusion matrix) of a split.
+
+    Args:
+        model: a `SentimentClassifier`.
+        tokenizer: its tokeniser.
+        cfg: the run's `SentimentConfig` (text policy and label names).
+        split: a `LabeledTexts` (texts and labels).
+    """
+    rows = encode_split(tokenizer, split.texts, cfg.data)
+    predicted, _ = predict_labels(model, rows)
+    return classification_report(split.labels, predicted, label_names=cfg.data.label_names)
+
+
+def make_predictor(model, tokenizer, cfg: config_lib.SentimentConfig) -> SentimentPredictor:
+    """The `SentimentPredictor` of a run (its text policy and label names)."""
+    return SentimentPredictor(
+        model, tokenizer, cfg.data.max_length, cfg.data.truncation, cfg.data.label_names
+    )
+
+
+def load_sentiment_run(run_dir):
+    """Loads `(model, tokenizer, config)` from a sentiment run directory.
+
+    Raises:
+        FileNotFoundError: the model or vocabulary file is missing.
+        VocabularyError: the vocabulary does not match the model.
+    """
+    from textrnn.subword_tokenizer import VocabularyError
+
+    run_dir = Path(run_dir)
+    vocab_path = run_dir / VOCAB_FILE
+    if not vocab_path.is_file():
+        raise FileNotFoundError(f"{vocab_path} not found: is {run_dir} a finished training run?")
+    tokenizer = load_tokenizer(vocab_path)
+    model_path = run_dir / training.MODEL_FILE
+    model = training.load_keras_model(model_path)
+    if model.vocab_size != tokenizer.vocabulary_size():
+        raise VocabularyError(
+            f"Vocabulary {vocab_path} has {tokenizer.vocabulary_size()} ids but the model in "
+            f"{model_path} was trained with {model.vocab_size}: they do not belong together."
+        )
+    return model, tokenizer, training.read_run_config(run_dir)
+
+
+def build_classifier(cfg: config_lib.SentimentConfig, vocab_size: int) -> SentimentClassifier:
+    model = SentimentClassifier(
+        vocab_size=vocab_size,
+        num_classes=len(cfg.data.label_names),
+        **config_lib.to_dict(cfg.model),
+    )
+    model.build()
+    return model
+
+
+def train_sentiment(cfg: config_lib.SentimentConfig, run_dir, *, resume=False, verbose=1):
+    """Trains a `SentimentClassifier` from a recipe; safe to kill and `resume`.
+
+    Args:
+        cfg: a `SentimentConfig` (see `textrnn.config.load_config`).
+        run_dir: the run directory (layout in `textrnn.training`).
+        resume: continue the run in `run_dir` from its last completed epoch.
+        verbose: Keras progress-bar verbosity.
+
+    Returns:
+        The results dict also written to `run_dir/results.json`: a classification report
+        per split, training time, tokens/s and padding fractions.
+
+    Example:
+        >>> cfg = load_config("models/sentiment-sst2/config.toml", ["train.epochs=1"])
+        >>> train_sentiment(cfg, "runs/sst2")["validation"]["accuracy"]
+    """
+    run_dir = Path(run_dir)
+    data = cfg.data
+    if len(data.label_names) < 2:
+        raise config_lib.ConfigError(
+            f"`data.label_names` needs at least two names. Received: {data.label_names!r}"
+        )
+    splits = load_sentiment_splits(
+        data.dataset,
+        validation_fraction=data.validation_fraction,
+        seed=data.split_seed,
+        num_classes=len(data.label_names),
+    )  # fails before touching run_dir
+    training.prepare_run_dir(run_dir, cfg, resume)
+    keras.utils.set_random_seed(cfg.train.seed)
+    vocab_path = run_dir / VOCAB_FILE
+    if resume and vocab_path.exists():
+        tokenizer = load_tokenizer(vocab_path)
+    else:
+        tokenizer = learn_tokenizer(data, splits["train"].texts)
+        tokenizer.save(vocab_path)
+
+    train_rows = encode_split(tokenizer, splits["train"].texts, data)
+    val_rows = encode_split(tokenizer, splits["validation"].texts, data)
+    lengths = np.array([len(r) for r in train_rows])
+    boundaries = bucket_boundaries(lengths, data.num_buckets) if data.num_buckets > 1 else []
+    steps = count_batches(lengths, boundaries, data.batch_size)
+    train_ds = make_dataset(
+        train_rows, splits["train"].labels, data.batch_size, boundaries,
+        shuffle_seed=cfg.train.seed,
+    )  # fmt: skip
+    val_ds = make_dataset(val_rows, splits["validation"].labels, data.batch_size, boundaries)
+    # Repeated, with the exact batch count of one pass: an epoch is one pass unless the
+    # recipe sets `steps_per_epoch`.
+    train_ds = train_ds.repeat()
+    steps_per_epoch = cfg.train.steps_per_epoch or steps
+    total_steps = cfg.train.epochs * steps_per_epoch
+    val_steps = count_batches([len(r) for r in val_rows], boundaries, data.batch_size)
+
+    model = build_classifier(cfg, tokenizer.vocabulary_size())
+    model.compile(
+        optimizer=training.make_optimizer(cfg.train, total_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    progress = training.TrainingProgress(
+        run_dir / training.PROGRESS_FILE,
+        float(lengths.sum()) / steps,
+        cfg.train.max_minutes,
+        monitor=MONITOR,
+        mode="max",
+    )
+    training.fit_resumable(
+        model, train_ds, val_ds, cfg.train, run_dir, progress,
+        steps_per_epoch=steps_per_epoch, validation_steps=val_steps, verbose=verbose,
+    )  # fmt: skip
+    model.save(run_dir / training.MODEL_FILE)
+
+    results = {name: evaluate_split(model, tokenizer, cfg, split) for name, split in splits.items()}
+    plain = make_dataset(train_rows, splits["train"].labels, data.batch_size, [], shuffle_seed=0)
+    results.update(
+        **progress.summary(),
+        steps_per_epoch=steps_per_epoch,
+        parameters=int(model.count_params()),
+        vocabulary_size=tokenizer.vocabulary_size(),
+        train_examples=len(train_rows),
+        train_tokens_per_epoch=int(lengths.sum()),
+        bucket_boundaries=boundaries,
+        padding_fraction_bucketed=round(pipelines.padding_fraction(train_ds.take(steps)), 4)
+        if boundaries
+        else None,
+        padding_fraction_unbucketed=round(pipelines.padding_fraction(plain), 4),
+        config=config_lib.to_dict(cfg),
+    )
+    (run_dir / training.RESULTS_FILE).write_text(json.dumps(results, indent=2))
+    return results
