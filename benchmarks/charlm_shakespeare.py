@@ -16,44 +16,18 @@ Do not run anything else heavy on the machine meanwhile: the figures are wall-cl
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import recording
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_DIR = REPO / "models" / "charlm-shakespeare"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, CPU only"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def write_table(results: dict) -> None:
+def table(results: dict) -> str:
     rows = [
         (
             "| label | cell | layers | units | params | train time (min) | train chars/s | "
@@ -69,17 +43,7 @@ def write_table(results: dict) -> None:
             f"{r['val_loss_windows']:.4f} | {r['val_bpc_windows']:.4f} | "
             f"{r['val_loss_sequential']:.4f} | {r['val_bpc_sequential']:.4f} | {r['epochs']} |"
         )
-    table = "\n".join(rows)
-    md = RECIPE_DIR / "results.md"
-    text = md.read_text(encoding="utf-8") if md.exists() else ""
-    start, end = "<!-- results-table:start -->", "<!-- results-table:end -->"
-    if start in text and end in text:
-        text = (
-            text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :]
-        )
-    else:
-        text += f"\n{start}\n{table}\n{end}\n"
-    md.write_text(text, encoding="utf-8")
+    return "\n".join(rows)
 
 
 def main(argv=None) -> int:
@@ -96,21 +60,11 @@ def main(argv=None) -> int:
 
     cfg = load_config(RECIPE_DIR / "config.toml", args.overrides)
     results = train_charlm(cfg, args.run_dir, resume=args.resume, verbose=2)
-    command = "TEXTRNN_DATA_DIR=../shared/data python benchmarks/charlm_shakespeare.py " + " ".join(
-        a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:])
+    command = recording.command_line(
+        "charlm_shakespeare.py", argv if argv is not None else sys.argv[1:]
     )
-    results.update(
-        machine=machine(),
-        command=command,
-        commit=commit(),
-        date=datetime.date.today().isoformat(),
-    )
+    results = recording.record(RECIPE_DIR, args.label, results, command, table)
     print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
-    path = RECIPE_DIR / "results.json"
-    all_results = json.loads(path.read_text()) if path.exists() else {}
-    all_results[args.label] = results
-    path.write_text(json.dumps(all_results, indent=2) + "\n")
-    write_table(all_results)
     return 0
 
 

@@ -264,8 +264,9 @@ def main(argv=None):
                     figures[name] = None
                     continue
                 figures[name] = batch / seconds if beam else batch * length / seconds
-            rows.append({"task": task, "beam": beam, "batch": batch, "length": length,
-                         "figures": figures})  # fmt: skip
+            rows.append(
+                {"task": task, "beam": beam, "batch": batch, "length": length, "figures": figures}
+            )
             print_row(task, figures, list(contenders))
 
     report = {

@@ -96,3 +96,35 @@ def kill_after_first_epoch_then_resume(args, run_dir, total_epochs, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(progress.read_text())["epochs"] == total_epochs
     return killed_at
+
+
+TINY_PARALLEL = REPO / "data" / "samples" / "tiny_parallel"
+TINY_TRANSLATION_OVERRIDES = [
+    f"data.dataset='{TINY_PARALLEL}'",
+    "data.source_vocab_size=300",
+    "data.target_vocab_size=300",
+    "data.batch_size=16",
+    "data.num_buckets=2",
+    "model.embedding_dim=32",
+    "model.encoder_units=32",
+    "model.decoder_units=64",
+    "model.attention_units=32",
+    "model.dropout=0.0",
+    "train.epochs=12",
+    "train.learning_rate=0.02",
+    "train.warmup_steps=0",
+    "train.label_smoothing=0.0",
+    "train.early_stopping_patience=0",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_translation_run(tmp_path_factory):
+    """A finished translation run: a small Luong-attention LSTM on the tiny de-en sample."""
+    from textrnn.config import load_config
+    from textrnn.translation_training import train_translation
+
+    run_dir = tmp_path_factory.mktemp("tiny_translation") / "run"
+    cfg = load_config(None, TINY_TRANSLATION_OVERRIDES, task="translate")
+    train_translation(cfg, run_dir, verbose=0)
+    return run_dir

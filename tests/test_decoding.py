@@ -922,8 +922,9 @@ def test_tensor_width_n_best_and_alpha_give_the_same_result():
     model = AttentionRNN(vocab=5, seed=3)
     state, context = model.inputs([4, 2])
     start_ids = tf.constant([BOS_ID, 4])
-    fixed = decode(model.step, state, start_ids, BeamSearch(4, n_best=3, alpha=0.8), 6,
-                   context=context)  # fmt: skip
+    fixed = decode(
+        model.step, state, start_ids, BeamSearch(4, n_best=3, alpha=0.8), 6, context=context
+    )
 
     @tf.function(
         input_signature=[tf.TensorSpec([], tf.int32)] * 2 + [tf.TensorSpec([], tf.float32)]

@@ -61,8 +61,14 @@ def test_columns_are_found_by_name(tmp_path):
 @pytest.mark.parametrize(
     "content, pattern",
     [
-        ("sentence\tlabel\ngood\t1\ntoo\tmany\t1\nok\t0\n", r":line 3: expected 2 tab-separated fields, found 3"),
-        ("sentence\tlabel\ngood\t1\nno tab here\n", r":line 3: expected 2 tab-separated fields, found 1"),
+        (
+            "sentence\tlabel\ngood\t1\ntoo\tmany\t1\nok\t0\n",
+            r":line 3: expected 2 tab-separated fields, found 3",
+        ),
+        (
+            "sentence\tlabel\ngood\t1\nno tab here\n",
+            r":line 3: expected 2 tab-separated fields, found 1",
+        ),
         ("sentence\tlabel\ngood\t1\n\nbad\t0\n", r":line 3: .*found 1 \(a blank line\)"),
         ("sentence\tlabel\ngood\t1\nbad\t2\n", r":line 3: label '2' is not an integer in \[0, 2\)"),
         ("sentence\tlabel\ngood\tpos\n", r":line 2: label 'pos' is not an integer"),
@@ -71,10 +77,13 @@ def test_columns_are_found_by_name(tmp_path):
         ("sentence\tlabel\ngood\t1\n   \t0\n", r":line 3: empty text"),
         ("sentence\tlabel\n", r"has a header but no rows"),
         ("", r"is empty: expected a header"),
-        ("text\tlabel\ngood\t1\n", r":line 1: the header must name .*'sentence'.*found \['text', 'label'\]"),
+        (
+            "text\tlabel\ngood\t1\n",
+            r":line 1: the header must name .*'sentence'.*found \['text', 'label'\]",
+        ),
         ("sentence\nonly text\n", r"found \['sentence'\]"),
     ],
-)  # fmt: skip
+)
 def test_bad_tsv_is_reported_with_file_and_line(tmp_path, content, pattern):
     path = _tsv(tmp_path, content)
     with pytest.raises(LabeledDataError, match=pattern) as info:

@@ -28,8 +28,17 @@ def predictor(tiny_sentiment_run):
 
 
 def test_run_writes_everything_and_learns(tiny_sentiment_run):
-    for name in ("config.toml", "vocab.txt", "vocab.txt.json", "model.keras", "history.csv",
-                 "progress.json", "results.json", "backup", "logs"):  # fmt: skip
+    for name in (
+        "config.toml",
+        "vocab.txt",
+        "vocab.txt.json",
+        "model.keras",
+        "history.csv",
+        "progress.json",
+        "results.json",
+        "backup",
+        "logs",
+    ):
         assert (tiny_sentiment_run / name).exists(), name
     results = json.loads((tiny_sentiment_run / "results.json").read_text())
     assert set(results) >= {"train", "validation", "test", "train_tokens_per_second"}
@@ -132,8 +141,12 @@ def test_export_loads_without_textrnn_and_matches(predictor, tmp_path):
     assert info["signatures"] == ["explain", "serving_default"] and info["non_core_ops"] == []
     proc = subprocess.run(
         [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "export"), json.dumps(texts)],
-        capture_output=True, text=True, check=False, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     served = json.loads(lines[-1][len("RESULT ") :])
@@ -194,8 +207,18 @@ def test_cli_predict_explain_evaluate_export(tiny_sentiment_run, tmp_path, capsy
 
 def test_resume_after_kill(tmp_path):
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "textrnn.cli", "train", "sentiment", "--quiet",
-            "--recipe", str(REPO / "models/sentiment-sst2/config.toml"), "--run-dir", str(run_dir)]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "textrnn.cli",
+        "train",
+        "sentiment",
+        "--quiet",
+        "--recipe",
+        str(REPO / "models/sentiment-sst2/config.toml"),
+        "--run-dir",
+        str(run_dir),
+    ]
     for override in TINY_SENTIMENT_OVERRIDES + ["train.epochs=40", "data.batch_size=2"]:
         args += ["--set", override]
     from conftest import kill_after_first_epoch_then_resume

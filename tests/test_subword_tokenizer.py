@@ -61,8 +61,22 @@ def test_splitting_punctuation_symbols_and_whitespace():
     text = "¿Qué tal?\u00a0¡Bien!\tPrice: 3€ «ok»\n\u200bend"
     tok = WordTokenizer.learn([text], 100)
     assert _words(tok, text) == [
-        "¿", "Qué", "tal", "?", "¡", "Bien", "!", "Price", ":", "3", "€", "«", "ok", "»", "end",
-    ]  # fmt: skip
+        "¿",
+        "Qué",
+        "tal",
+        "?",
+        "¡",
+        "Bien",
+        "!",
+        "Price",
+        ":",
+        "3",
+        "€",
+        "«",
+        "ok",
+        "»",
+        "end",
+    ]
     # Typed special tokens are split like any text and never become special ids.
     ids = tok.tokenize("<s> </s> <pad>").numpy().tolist()
     assert not {PAD_ID, BOS_ID, EOS_ID} & set(ids)

@@ -345,9 +345,12 @@ def _cmd_translate(args):
 
         first = results[0]
         path = plot_attention(
-            first["attention"], first["source_tokens"], first["target_tokens"],
-            args.attention_plot, title=first["translation"],
-        )  # fmt: skip
+            first["attention"],
+            first["source_tokens"],
+            first["target_tokens"],
+            args.attention_plot,
+            title=first["translation"],
+        )
         print(f"attention plot written to {path}")
 
 
@@ -367,9 +370,12 @@ def _cmd_export(args):
         out = export.export_translator(make_translator(model, tokenizer, cfg), args.out)
     else:
         out = export.export_charlm(
-            model, tokenizer, args.out, cfg.generate if cfg else None,
+            model,
+            tokenizer,
+            args.out,
+            cfg.generate if cfg else None,
             beam_width=args.beam_width,
-        )  # fmt: skip
+        )
     print(f"SavedModel written to {out}")
 
 

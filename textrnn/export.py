@@ -16,6 +16,17 @@ Sentiment classifier (`export_sentiment`), core ops only with a word vocabulary
 (`WordpieceTokenizeWithOffsets` from tensorflow-text with a WordPiece one):
 - `serving_default(texts)`: `label_ids`, `labels` (names), `probabilities`.
 - `explain(texts)` (attention pooling): the same plus `tokens` and attention `weights`.
+
+Translator (`export_translator`): `WordpieceTokenizeWithOffsets` (tensorflow-text, which
+TensorFlow Serving's model server links; a Python client must `import tensorflow_text`
+before loading) and core ops otherwise:
+- `serving_default(sources)`: the recipe's `[translate]` decoding.
+- `greedy(sources, max_length)`.
+- `beam(sources, beam_width, n_best, alpha, max_length)`.
+- `sample(sources, max_length, temperature, top_k, top_p, seed)`.
+Outputs: `translation`, `score`, `normalized_score`, `n_best` `[batch, n]`,
+`n_best_scores`, `source_tokens`, `target_tokens` and `attention` `[batch, target,
+source]` of the best hypothesis (enough to draw a heatmap on the client).
 """
 
 from __future__ import annotations
@@ -143,3 +154,50 @@ def core_op_report(export_dir) -> set[str]:
     core = set(dir(tf.raw_ops))
     # A node whose op is a library function is a call, not an op.
     return {op for op in ops if op not in core and op not in functions}
+
+
+def export_translator(translator, export_dir) -> Path:
+    """Writes a SavedModel of a `Translator` (tokenisers, model and decoding loops).
+
+    Args:
+        translator: a `textrnn.translation.Translator`; its `defaults` (the recipe's
+            `[translate]` section) become `serving_default`.
+        export_dir: output directory (must not exist yet, or be empty).
+
+    Returns:
+        The export directory.
+
+    Example:
+        >>> export_translator(translator, "exports/de-en")
+        >>> import tensorflow_text  # the WordPiece op
+        >>> served = tf.saved_model.load("exports/de-en")
+        >>> served.signatures["serving_default"](sources=tf.constant(["Ein Hund."]))
+    """
+    export_dir = _check_empty(export_dir)
+    d = translator.defaults
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    def serving_default(sources):
+        if d.strategy == "greedy":
+            return translator.greedy(sources, d.max_length)
+        if d.strategy == "sample":
+            return translator.sample(
+                sources, d.max_length, float(d.temperature), d.top_k, float(d.top_p), d.seed
+            )
+        return translator.beam(sources, d.beam_width, d.n_best, float(d.alpha), d.max_length)
+
+    translator.serving_default = serving_default
+    signatures = {
+        "serving_default": serving_default.get_concrete_function(),
+        "greedy": translator.greedy.get_concrete_function(),
+        "beam": translator.beam.get_concrete_function(),
+        "sample": translator.sample.get_concrete_function(),
+    }
+    info = {
+        "task": "translate",
+        "serving_default": d.__dict__,
+        "tensorflow_text_ops": sorted(
+            set(translator.source_tokenizer.tf_text_ops + translator.target_tokenizer.tf_text_ops)
+        ),
+    }
+    return _save(translator, export_dir, signatures, info)

@@ -324,3 +324,87 @@ def padding_fraction(dataset: tf.data.Dataset, key=None, pad_value: int = PAD_ID
         padded += int(tf.math.count_nonzero(tf.equal(seq, pad_value)))
         total += int(tf.size(seq))
     return padded / total if total else 0.0
+
+
+def length_boundaries(lengths, num_buckets: int) -> list[int]:
+    """Bucket boundaries at the quantiles of `lengths`, so buckets hold similar counts.
+
+    Args:
+        lengths: sequence lengths of the data to batch.
+        num_buckets: the number of buckets wanted (fewer when lengths repeat).
+
+    Returns:
+        Strictly increasing boundaries for `bucket_by_length` (empty for one bucket).
+
+    Example:
+    >>> length_boundaries([1, 2, 3, 4, 5, 6, 7, 8], 4)
+    [3, 5, 7]
+    """
+    num_buckets = _check_positive_int(num_buckets, "num_buckets")
+    if num_buckets == 1:
+        return []
+    quantiles = np.quantile(np.asarray(lengths), np.linspace(0, 1, num_buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in quantiles})
+
+
+def count_bucketed_batches(lengths, boundaries, batch_size: int) -> int:
+    """Batches `bucket_by_length` makes of one pass (each bucket's last batch kept).
+
+    Args:
+        lengths: the sequence lengths of the dataset.
+        boundaries: the bucket boundaries (empty: one bucket).
+        batch_size: the batch size of every bucket.
+
+    Returns:
+        The exact batch count, so a repeated dataset can run one pass per epoch.
+
+    Example:
+    >>> count_bucketed_batches([1, 1, 1, 5, 5], [3], 2)
+    3
+    """
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    bucket = np.searchsorted(np.asarray(boundaries, np.int64), np.asarray(lengths), side="right")
+    return int(sum(-(-count // batch_size) for count in np.bincount(bucket) if count))
+
+
+def batch_by_length(dataset, length_key, boundaries, batch_size: int, pad_value=PAD_ID):
+    """Padded batches of `batch_size`, bucketed by length when `boundaries` is non-empty.
+
+    Args:
+        dataset: unbatched elements (see `bucket_by_length`).
+        length_key: as `length_fn_or_key` of `bucket_by_length`.
+        boundaries: bucket boundaries, e.g. from `length_boundaries`; empty: plain
+            `padded_batch`.
+        batch_size: elements per batch in every bucket.
+        pad_value: the id integer sequences are padded with.
+
+    Returns:
+        The batched dataset.
+    """
+    if boundaries:
+        sizes = [batch_size] * (len(boundaries) + 1)
+        return bucket_by_length(dataset, length_key, boundaries, sizes, pad_value=pad_value)
+    return dataset.padded_batch(
+        batch_size, padding_values=_padding_values(dataset.element_spec, pad_value)
+    )
+
+
+def pad_rows(rows, pad_value=PAD_ID):
+    """Stacks variable-length integer rows into one right-padded matrix.
+
+    Args:
+        rows: a list of 1-D integer arrays.
+        pad_value: the padding id.
+
+    Returns:
+        `(padded int32 [len(rows), max length (at least 1)], lengths int32 [len(rows)])`.
+
+    Example:
+    >>> pad_rows([np.array([5, 6]), np.array([7])])[0].tolist()
+    [[5, 6], [7, 0]]
+    """
+    lengths = np.array([len(r) for r in rows], np.int32)
+    padded = np.full([len(rows), max(int(lengths.max(initial=0)), 1)], pad_value, np.int32)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = row
+    return padded, lengths

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from textrnn.char_tokenizer import ensure_text
+from textrnn.ragged_ops import pick_rows
 from textrnn.special_tokens import PAD_ID, UNK_ID
 
 TRUNCATION_POLICIES = ("head", "tail", "head_tail")
@@ -59,15 +60,7 @@ def truncate(ids: tf.RaggedTensor, max_length: int, policy: str = "head") -> tf.
     head = max_length // 4
     long_rows = ids.row_lengths() > max_length
     cut = tf.concat([ids[:, :head], ids[:, head - max_length :]], axis=1)
-    return _pick_rows(long_rows, cut, ids)
-
-
-def _pick_rows(condition, if_true: tf.RaggedTensor, if_false: tf.RaggedTensor):
-    """Row-wise choice between two ragged tensors of the same number of rows."""
-    stacked = tf.concat([if_true, if_false], axis=0)
-    rows = tf.range(tf.shape(condition, out_type=tf.int64)[0])
-    index = tf.where(condition, rows, rows + tf.shape(condition, out_type=tf.int64)[0])
-    return tf.gather(stacked, index)
+    return pick_rows(long_rows, cut, ids)
 
 
 def encode_texts(tokenizer, texts, max_length: int, truncation: str = "head"):
@@ -93,7 +86,7 @@ def encode_texts(tokenizer, texts, max_length: int, truncation: str = "head"):
     ids = truncate(tokenizer.tokenize(texts), max_length, truncation)
     empty = ids.row_lengths() == 0
     unk = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(empty)[0], 1], UNK_ID))
-    return _pick_rows(empty, unk, ids)
+    return pick_rows(empty, unk, ids)
 
 
 class SentimentPredictor(tf.Module):

@@ -22,7 +22,6 @@ from textrnn.classification_metrics import classification_report
 from textrnn.sentiment_classifier import SentimentClassifier
 from textrnn.sentiment_data import load_sentiment_splits
 from textrnn.sentiment_prediction import SentimentPredictor, encode_texts
-from textrnn.special_tokens import PAD_ID
 from textrnn.subword_tokenizer import WordPieceTokenizer, WordTokenizer, load_tokenizer
 
 VOCAB_FILE = "vocab.txt"
@@ -47,43 +46,22 @@ def encode_split(tokenizer, texts, data: config_lib.SentimentDataConfig, chunk=4
     """Tokenises a whole split once: a list of int32 numpy arrays (one per text)."""
     rows = []
     for start in range(0, len(texts), chunk):
-        ids = encode_texts(tokenizer, list(texts[start : start + chunk]), data.max_length,
-                           data.truncation)  # fmt: skip
+        ids = encode_texts(
+            tokenizer, list(texts[start : start + chunk]), data.max_length, data.truncation
+        )
         values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
         rows.extend(np.split(values, splits[1:-1]))
     return rows
 
 
-def bucket_boundaries(lengths, num_buckets: int) -> list[int]:
-    """Length boundaries at the quantiles of `lengths`, so buckets hold similar counts."""
-    quantiles = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1])
-    return sorted({int(q) + 1 for q in quantiles})
-
-
-def count_batches(lengths, boundaries, batch_size) -> int:
-    """Batches that `bucket_by_length` makes of one pass (each bucket's last batch kept)."""
-    if not boundaries:
-        return -(-len(lengths) // batch_size)
-    bucket = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
-    return int(sum(-(-c // batch_size) for c in np.bincount(bucket) if c))
-
-
 def make_dataset(rows, labels, batch_size, boundaries, *, shuffle_seed=None):
     """Padded `(ids, label)` batches, length-bucketed when `boundaries` is non-empty."""
-    lengths = np.array([len(r) for r in rows], np.int32)
-    padded = np.zeros([len(rows), lengths.max()], np.int32)
-    for i, row in enumerate(rows):
-        padded[i, : len(row)] = row
+    padded, lengths = pipelines.pad_rows(rows)
     ds = tf.data.Dataset.from_tensor_slices((padded, lengths, np.asarray(labels, np.int32)))
     ds = ds.map(lambda ids, n, label: (ids[:n], label))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if boundaries:
-        ds = pipelines.bucket_by_length(
-            ds, 0, boundaries, [batch_size] * (len(boundaries) + 1), pad_value=PAD_ID
-        )
-    else:
-        ds = ds.padded_batch(batch_size, padding_values=(PAD_ID, 0))
+    ds = pipelines.batch_by_length(ds, 0, boundaries, batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -95,16 +73,15 @@ def predict_labels(model, rows, batch_size=256) -> tuple[np.ndarray, np.ndarray]
     order = np.argsort([len(r) for r in rows], kind="stable")
     probs = np.zeros([len(rows), model.num_classes], np.float32)
 
-    @tf.function(reduce_retracing=True)
-    def score(ids):
-        return tf.nn.softmax(model(ids, training=False))
+    score = tf.function(
+        lambda ids: tf.nn.softmax(model(ids, training=False)),
+        reduce_retracing=True,
+        autograph=False,
+    )
 
     for start in range(0, len(rows), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(rows[i]) for i in chunk)
-        ids = np.zeros([len(chunk), width], np.int32)
-        for j, i in enumerate(chunk):
-            ids[j, : len(rows[i])] = rows[i]
+        ids, _ = pipelines.pad_rows([rows[i] for i in chunk])
         probs[chunk] = score(tf.constant(ids)).numpy()
     return probs.argmax(-1), probs
 
@@ -205,19 +182,24 @@ def train_sentiment(cfg: config_lib.SentimentConfig, run_dir, *, resume=False, v
     train_rows = encode_split(tokenizer, splits["train"].texts, data)
     val_rows = encode_split(tokenizer, splits["validation"].texts, data)
     lengths = np.array([len(r) for r in train_rows])
-    boundaries = bucket_boundaries(lengths, data.num_buckets) if data.num_buckets > 1 else []
-    steps = count_batches(lengths, boundaries, data.batch_size)
+    boundaries = pipelines.length_boundaries(lengths, max(data.num_buckets, 1))
+    steps = pipelines.count_bucketed_batches(lengths, boundaries, data.batch_size)
     train_ds = make_dataset(
-        train_rows, splits["train"].labels, data.batch_size, boundaries,
+        train_rows,
+        splits["train"].labels,
+        data.batch_size,
+        boundaries,
         shuffle_seed=cfg.train.seed,
-    )  # fmt: skip
+    )
     val_ds = make_dataset(val_rows, splits["validation"].labels, data.batch_size, boundaries)
     # Repeated, with the exact batch count of one pass: an epoch is one pass unless the
     # recipe sets `steps_per_epoch`.
     train_ds = train_ds.repeat()
     steps_per_epoch = cfg.train.steps_per_epoch or steps
     total_steps = cfg.train.epochs * steps_per_epoch
-    val_steps = count_batches([len(r) for r in val_rows], boundaries, data.batch_size)
+    val_steps = pipelines.count_bucketed_batches(
+        [len(r) for r in val_rows], boundaries, data.batch_size
+    )
 
     model = build_classifier(cfg, tokenizer.vocabulary_size())
     model.compile(
@@ -233,9 +215,16 @@ def train_sentiment(cfg: config_lib.SentimentConfig, run_dir, *, resume=False, v
         mode="max",
     )
     training.fit_resumable(
-        model, train_ds, val_ds, cfg.train, run_dir, progress,
-        steps_per_epoch=steps_per_epoch, validation_steps=val_steps, verbose=verbose,
-    )  # fmt: skip
+        model,
+        train_ds,
+        val_ds,
+        cfg.train,
+        run_dir,
+        progress,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=val_steps,
+        verbose=verbose,
+    )
     model.save(run_dir / training.MODEL_FILE)
 
     results = {name: evaluate_split(model, tokenizer, cfg, split) for name, split in splits.items()}

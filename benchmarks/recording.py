@@ -1,0 +1,94 @@
+"""Shared by the benchmark scripts: the machine, the commit, and recording results.
+
+Every benchmark writes its figures into `models/<recipe>/results.json` under a label, with
+the machine, the exact command, the commit and the date, and regenerates the table between
+the `results-table` markers in `models/<recipe>/results.md`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    """`"<cores> cores, <CPU model>, CPU only"` (or the GPUs TensorFlow sees)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    accelerator = "CPU only"
+    if "tensorflow" in sys.modules:
+        gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
+        if gpus:
+            accelerator = f"{len(gpus)} GPU(s)"
+    return f"{os.cpu_count()} cores, {cpu}, {accelerator}"
+
+
+def commit() -> str:
+    """The short hash of HEAD, or "unknown"."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def command_line(script: str, argv) -> str:
+    """The command that reproduces this run, as typed from the repository root."""
+    args = " ".join(a if " " not in a else repr(a) for a in argv)
+    return f"TEXTRNN_DATA_DIR=../shared/data python benchmarks/{script} {args}".strip()
+
+
+def record(
+    recipe_dir: Path,
+    label: str,
+    results: dict,
+    command: str,
+    table: Callable[[dict], str] | None = None,
+) -> dict:
+    """Adds `results` under `label` to the recipe's results.json and rewrites its table."""
+    results = {
+        **results,
+        "machine": machine(),
+        "command": command,
+        "commit": commit(),
+        "date": datetime.date.today().isoformat(),
+    }
+    path = recipe_dir / "results.json"
+    all_results = json.loads(path.read_text()) if path.exists() else {}
+    all_results[label] = results
+    path.write_text(json.dumps(all_results, indent=2) + "\n")
+    if table is not None:
+        write_table(recipe_dir / "results.md", table(all_results))
+    return results
+
+
+def write_table(md: Path, table: str) -> None:
+    """Replaces the text between the results-table markers of `md` (or appends it)."""
+    text = md.read_text(encoding="utf-8") if md.exists() else ""
+    start, end = "<!-- results-table:start -->", "<!-- results-table:end -->"
+    if start in text and end in text:
+        text = (
+            text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :]
+        )
+    else:
+        text += f"\n{start}\n{table}\n{end}\n"
+    md.write_text(text, encoding="utf-8")
