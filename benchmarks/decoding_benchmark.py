@@ -12,6 +12,9 @@ driven four ways, all wrapped in `tf.function`:
   `next(prompt, cache, index)` closure, when KerasHub can be loaded from a private
   `pip install --no-deps --target DIR keras-hub` (see `--keras-hub-dir`).
 
+Floors: the batch-1 tokens/s of the model step alone and of its recurrent matmul alone,
+each in one XLA-compiled loop with no decoding logic: no decoder can beat them here.
+
 Figures: sampling tokens/s (batch 1 and 64, `--tokens` tokens per row, no end token) and
 beam search (width 5) sequences/s (batch 1 and 64, `--beam-length` tokens each). Each
 figure is the median of `--repeats` timed runs after one warm-up run (tracing and
@@ -205,6 +208,45 @@ def make_keras_hub(hub, model, batch, length, beam):
     return lambda: run(prompt, state).numpy()
 
 
+def measure_floors(model, length, repeats):
+    """Upper bounds on batch-1 tokens/s that no decoding loop can beat on this machine.
+
+    - `model step only`: `length` calls of `model.step` in one XLA-compiled `while_loop`,
+      feeding a fixed id: the model's own cost per token, with no decoding logic at all;
+    - `recurrent matmul only`: `length` products `[1, units] x [units, 4 * units]` (the
+      LSTM recurrent kernel) in one XLA-compiled loop: the arithmetic floor of a step.
+    """
+    state = model.initial_state(1)
+    ids = tf.fill([1], BOS_ID)
+
+    @tf.function(jit_compile=True)
+    def steps_only(state):
+        def body(t, state):
+            _, state = model.step(ids, state)
+            return t + 1, state
+
+        return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), state))[1]
+
+    kernel = tf.random.normal([UNITS, 4 * UNITS]) * 0.05
+
+    @tf.function(jit_compile=True)
+    def matmul_only(h):
+        def body(t, h):
+            return t + 1, tf.tanh(tf.matmul(h, kernel)[:, :UNITS])
+
+        return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), h))[1]
+
+    h = tf.zeros([1, UNITS])
+    return {
+        "model step only (XLA loop)": length
+        / median_seconds(
+            lambda: tf.nest.map_structure(lambda x: x.numpy(), steps_only(state)), repeats
+        ),
+        "recurrent matmul only (XLA loop)": length
+        / median_seconds(lambda: matmul_only(h).numpy(), repeats),
+    }
+
+
 # ----------------------------------------------------------------------------------------
 # Timing
 # ----------------------------------------------------------------------------------------
@@ -269,6 +311,10 @@ def main(argv=None):
             )
             print_row(task, figures, list(contenders))
 
+    floors = measure_floors(model, args.tokens, args.repeats)
+    for name, value in floors.items():
+        print(f"floor, batch 1, {name}: {value:,.0f} tok/s")
+
     report = {
         "model": f"{model_name}(vocab_size={VOCAB}, lstm, units={UNITS}, layers=1, "
         f"embedding_dim={EMBEDDING}), random weights",
@@ -287,6 +333,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "statistic": "median wall-clock after one warm-up run",
         "rows": rows,
+        "batch_1_floors_tokens_per_second": floors,
     }
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -211,24 +211,14 @@ def test_cli_translate_evaluate_export(tiny_translation_run, tmp_path, capsys, m
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SOURCES[1].encode() + b"\n")))
     assert main(["translate", *run, "--strategy", "greedy", "--max-length", "30"]) == 0
     assert capsys.readouterr().out.strip()
-    hyps, report = tmp_path / "hyps.txt", tmp_path / "eval.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                *run,
-                "--split",
-                "validation",
-                "--strategy",
-                "greedy",
-                "--hypotheses",
-                str(hyps),
-                "--output",
-                str(report),
-            ]
-        )
-        == 0
-    )
+    hyps, report, per = tmp_path / "hyps.txt", tmp_path / "eval.json", tmp_path / "per.tsv"
+    evaluate = ["evaluate", *run, "--split", "validation", "--strategy", "greedy"]
+    outputs = ["--hypotheses", str(hyps), "--output", str(report), "--per-sentence", str(per)]
+    assert main(evaluate + outputs) == 0
+    rows = per.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("line\tsentence_bleu") and len(rows) == 13
+    scores = [float(row.split("\t")[1]) for row in rows[1:]]
+    assert scores == sorted(scores)
     assert len(hyps.read_text(encoding="utf-8").splitlines()) == 12
     assert json.loads(report.read_text())["sentences"] == 12
     assert main(["export", *run, "--out", str(tmp_path / "exp")]) == 0

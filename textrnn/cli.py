@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="character LM: name or path")
     p.add_argument("--num-windows", type=int, default=2000, help="character LM")
     p.add_argument("--hypotheses", default=None, help="translation: write the outputs here")
+    p.add_argument(
+        "--per-sentence",
+        default=None,
+        help="translation: write a TSV of sentence BLEU (nltk, smoothed), source, reference, "
+        "hypothesis, worst first",
+    )
     p.add_argument("--length-penalty", type=float, default=None, help="translation: GNMT alpha")
     _add_strategy_args(p)
 
@@ -218,15 +224,27 @@ def _evaluate_sentiment(args, model, tokenizer, cfg):
 
 
 def _evaluate_translation(args, model, tokenizers, cfg):
-    from textrnn.translation_training import evaluate_translation
+    from textrnn.translation_metrics import sentence_bleu
+    from textrnn.translation_training import evaluate_translation, load_splits
 
     options = _decoding_options(args, cfg.translate)
+    splits = load_splits(cfg)
+    split = args.split or "test"
     results, hypotheses = evaluate_translation(
-        model, tokenizers, cfg, split=args.split or "test", **options
+        model, tokenizers, cfg, split=split, splits=splits, **options
     )
     if args.hypotheses:
         with open(args.hypotheses, "w", encoding="utf-8") as f:
             f.writelines(h + "\n" for h in hypotheses)
+    if args.per_sentence:
+        pairs = splits[split]
+        rows = sorted(
+            (sentence_bleu(h, r), i, s, r, h)
+            for i, (s, r, h) in enumerate(zip(pairs.sources, pairs.targets, hypotheses))
+        )
+        with open(args.per_sentence, "w", encoding="utf-8") as f:
+            f.write("line\tsentence_bleu\tsource\treference\thypothesis\n")
+            f.writelines(f"{i + 1}\t{b:.2f}\t{s}\t{r}\t{h}\n" for b, i, s, r, h in rows)
     print(json.dumps(results, indent=2))
     return results
 
