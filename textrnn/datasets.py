@@ -178,133 +178,25 @@ def _direct(path: str, url: str, sha256: str, size: int, required: bool = True):
 def _multi30k() -> DatasetSpec:
     # (folder, file, sha256, size, required)
     table = [
-        (
-            "raw",
-            "train.de.gz",
-            "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6",
-            637044,
-            True,
-        ),
-        (
-            "raw",
-            "train.en.gz",
-            "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f",
-            568929,
-            True,
-        ),
-        (
-            "raw",
-            "val.de.gz",
-            "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a",
-            24681,
-            True,
-        ),
-        (
-            "raw",
-            "val.en.gz",
-            "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28",
-            21650,
-            True,
-        ),
-        (
-            "raw",
-            "test_2016_flickr.de.gz",
-            "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8",
-            22890,
-            True,
-        ),
-        (
-            "raw",
-            "test_2016_flickr.en.gz",
-            "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9",
-            21077,
-            True,
-        ),
-        (
-            "raw",
-            "test_2017_flickr.de.gz",
-            "a2c89666db00c495cd8513b9d708d5a3acc205d7de312ef2bf5fb7ebc1540aee",
-            21471,
-            False,
-        ),
-        (
-            "raw",
-            "test_2017_flickr.en.gz",
-            "76a444ee25172e72695cddb13ae4a3bda59430617be88e0bb46b60504f054074",
-            19138,
-            False,
-        ),
-        (
-            "raw",
-            "test_2017_mscoco.de.gz",
-            "799e4854c25d601cb6cb6be29eabe5667734c61ace2f495e03e429031a0bc338",
-            10230,
-            False,
-        ),
-        (
-            "raw",
-            "test_2017_mscoco.en.gz",
-            "aab300bfb4427697987e02cd0aacd44bfe8aa50456231b6474c08038bbed2b58",
-            8844,
-            False,
-        ),
-        (
-            "raw",
-            "test_2018_flickr.de.gz",
-            "ddd0130c7d97482dc5197a02141dae8dd79f20f03586c480d675c09a32daf608",
-            26461,
-            False,
-        ),
-        (
-            "raw",
-            "test_2018_flickr.en.gz",
-            "ef4f4844037d4c5dea75c9a8ed5fd78905967a26f67c255e230cc9780032654d",
-            23514,
-            False,
-        ),
-        (
-            "tok",
-            "train.lc.norm.tok.de",
-            "cb5a23529b65ec2061f1dc446192a9c37382b63cc75f81a0be59d34894b3a505",
-            2150008,
-            False,
-        ),
-        (
-            "tok",
-            "train.lc.norm.tok.en",
-            "08925f8e0572bcd5a006702fc5fe20e2d77c6917d4eebd576fc20de6693c2119",
-            1837696,
-            False,
-        ),
-        (
-            "tok",
-            "val.lc.norm.tok.de",
-            "97232bd273eceb7207f689527386a97e4be2616b18ada47576bdaf96c8ae1f00",
-            77273,
-            False,
-        ),
-        (
-            "tok",
-            "val.lc.norm.tok.en",
-            "46573ce391ae227f1c72f873392436a20ef18e0a6d518098cfbd70b77c8572ec",
-            64608,
-            False,
-        ),
-        (
-            "tok",
-            "test_2016_flickr.lc.norm.tok.de",
-            "c6a33d39d48f9f510de147651316cd9d918e09ad0219df734a2f16b6baccacc4",
-            71917,
-            False,
-        ),
-        (
-            "tok",
-            "test_2016_flickr.lc.norm.tok.en",
-            "5b7f32627cf99eced828311b955dae9800bb52bc8b91cf8b6526829e605b29d2",
-            63307,
-            False,
-        ),
-    ]
+        ("raw", "train.de.gz", "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6", 637044, True),
+        ("raw", "train.en.gz", "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f", 568929, True),
+        ("raw", "val.de.gz", "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a", 24681, True),
+        ("raw", "val.en.gz", "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28", 21650, True),
+        ("raw", "test_2016_flickr.de.gz", "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8", 22890, True),
+        ("raw", "test_2016_flickr.en.gz", "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9", 21077, True),
+        ("raw", "test_2017_flickr.de.gz", "a2c89666db00c495cd8513b9d708d5a3acc205d7de312ef2bf5fb7ebc1540aee", 21471, False),
+        ("raw", "test_2017_flickr.en.gz", "76a444ee25172e72695cddb13ae4a3bda59430617be88e0bb46b60504f054074", 19138, False),
+        ("raw", "test_2017_mscoco.de.gz", "799e4854c25d601cb6cb6be29eabe5667734c61ace2f495e03e429031a0bc338", 10230, False),
+        ("raw", "test_2017_mscoco.en.gz", "aab300bfb4427697987e02cd0aacd44bfe8aa50456231b6474c08038bbed2b58", 8844, False),
+        ("raw", "test_2018_flickr.de.gz", "ddd0130c7d97482dc5197a02141dae8dd79f20f03586c480d675c09a32daf608", 26461, False),
+        ("raw", "test_2018_flickr.en.gz", "ef4f4844037d4c5dea75c9a8ed5fd78905967a26f67c255e230cc9780032654d", 23514, False),
+        ("tok", "train.lc.norm.tok.de", "cb5a23529b65ec2061f1dc446192a9c37382b63cc75f81a0be59d34894b3a505", 2150008, False),
+        ("tok", "train.lc.norm.tok.en", "08925f8e0572bcd5a006702fc5fe20e2d77c6917d4eebd576fc20de6693c2119", 1837696, False),
+        ("tok", "val.lc.norm.tok.de", "97232bd273eceb7207f689527386a97e4be2616b18ada47576bdaf96c8ae1f00", 77273, False),
+        ("tok", "val.lc.norm.tok.en", "46573ce391ae227f1c72f873392436a20ef18e0a6d518098cfbd70b77c8572ec", 64608, False),
+        ("tok", "test_2016_flickr.lc.norm.tok.de", "c6a33d39d48f9f510de147651316cd9d918e09ad0219df734a2f16b6baccacc4", 71917, False),
+        ("tok", "test_2016_flickr.lc.norm.tok.en", "5b7f32627cf99eced828311b955dae9800bb52bc8b91cf8b6526829e605b29d2", 63307, False),
+    ]  # fmt: skip
     pairs = [
         _direct(f"{folder}/{name}", f"{_MULTI30K}/{folder}/{name}", sha, size, req)
         for folder, name, sha, size, req in table
@@ -336,19 +228,13 @@ def _build_registry() -> dict[str, DatasetSpec]:
         1115394,
     )
     kim = [
-        _direct(
-            f"sentence_level/stsa.binary.{split}",
-            f"{_KIM_SST2}/stsa.binary.{split}",
-            sha,
-            size,
-            False,
-        )
+        _direct(f"sentence_level/stsa.binary.{split}", f"{_KIM_SST2}/stsa.binary.{split}", sha, size, False)
         for split, sha, size in [
             ("train", "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338", 738844),
             ("dev", "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1", 94400),
             ("test", "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b", 193562),
         ]
-    ]
+    ]  # fmt: skip
     specs = [
         DatasetSpec(
             name="tinyshakespeare",
@@ -875,23 +761,29 @@ def _from_mirror(
 # Text corpora
 
 
-def read_text_file(path: str | os.PathLike) -> str:
-    """Reads a whole UTF-8 text file, with clear errors for unusable files.
+def read_text_file(
+    path: str | os.PathLike, *, allow_empty: bool = False, error: type = CorpusFileError
+) -> str:
+    """Reads a whole UTF-8 text file (gzip-compressed when its name ends in `.gz`), with
+    clear errors for unusable files.
 
-    The text is returned exactly as stored (no newline translation); a leading
-    UTF-8 byte-order mark is dropped.
+    The text is returned exactly as stored (no newline translation); a leading UTF-8
+    byte-order mark is dropped.
 
     Args:
         path: the file to read.
+        allow_empty: return "" for an empty file instead of raising.
+        error: the `ValueError` subclass to raise for an unusable file (the loaders pass
+            their own, e.g. `LabeledDataError`).
 
     Returns:
         The decoded text.
 
     Raises:
         FileNotFoundError: if nothing exists at `path`.
-        CorpusFileError: (a `ValueError`) if `path` is a directory, the file is
-            empty, or its bytes are not UTF-8; the message names the path and,
-            for bad bytes, the byte offset and line of the first one.
+        CorpusFileError: (or `error`) if `path` is a directory, the gzip data is broken,
+            the file is empty, or its bytes are not UTF-8; the message names the path
+            and, for bad bytes, the line and the byte offset of the first one.
 
     Example:
 
@@ -901,19 +793,23 @@ def read_text_file(path: str | os.PathLike) -> str:
     if not p.exists():
         raise FileNotFoundError(f"Text file not found: {p}")
     if p.is_dir():
-        raise CorpusFileError(f"Expected a text file but {p} is a directory.")
-    data = p.read_bytes()
-    if not data:
-        raise CorpusFileError(f"Text file {p} is empty.")
+        raise error(f"Expected a text file but {p} is a directory.")
+    compressed = p.suffix == ".gz"
+    try:
+        data = gzip.decompress(p.read_bytes()) if compressed else p.read_bytes()
+    except (OSError, EOFError) as e:
+        raise error(f"{p} is not a readable gzip file: {e}") from None
+    if not data and not allow_empty:
+        raise error(f"Text file {p} is empty.")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         offset = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
         line = data.count(b"\n", 0, offset) + 1
-        raise CorpusFileError(
-            f"Text file {p} is not valid UTF-8: first bad byte 0x{data[offset]:02x} at byte "
-            f"offset {offset} (line {line}). Re-encode it as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8`."
+        where = "decompressed byte offset" if compressed else "byte offset"
+        raise error(
+            f"{p}:line {line}: not valid UTF-8: first bad byte 0x{data[offset]:02x} at "
+            f"{where} {offset}. Re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
         ) from None
 
 

@@ -21,14 +21,13 @@ text or bytes that are not UTF-8 raise `LabeledDataError` naming the file and th
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import os
 import pathlib
 
 import numpy as np
 
-from textrnn.datasets import DATASETS, fetch
+from textrnn.datasets import DATASETS, fetch, read_text_file
 
 SENTIMENT_DATASETS = ("sst2", "imdb")
 SST2_FILES = {"train": "glue/train.tsv", "validation": "glue/dev.tsv", "test": "test_labeled.tsv"}
@@ -81,21 +80,7 @@ def _read_lines(path: pathlib.Path) -> list[str]:
     """Decodes a plain or `.gz` UTF-8 file into lines, without trailing blank lines."""
     if not path.exists():
         raise FileNotFoundError(f"Labelled data file not found: {path}")
-    if path.is_dir():
-        raise LabeledDataError(f"Expected a file but {path} is a directory.")
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as e:
-        raise LabeledDataError(f"{path} is not a readable gzip file: {e}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        offset = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data.count(b"\n", 0, offset) + 1
-        raise LabeledDataError(
-            f"{path}:line {line}: not valid UTF-8: first bad byte 0x{data[offset]:02x} at byte "
-            f"offset {offset}. Re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
-        ) from None
+    text = read_text_file(path, allow_empty=True, error=LabeledDataError)
     lines = text.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()

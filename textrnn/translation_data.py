@@ -22,14 +22,13 @@ UTF-8 raise `ParallelDataError` naming the files, counts and line numbers.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 import pathlib
 import types
 
 import numpy as np
 
-from textrnn.datasets import DATASETS, fetch
+from textrnn.datasets import DATASETS, fetch, read_text_file
 
 TRANSLATION_DATASETS = ("multi30k", "spa-eng")
 MULTI30K_LANGUAGES = ("de", "en")
@@ -112,25 +111,7 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     >>> read_lines("data/samples/tiny_parallel/test.en")[0]  # doctest: +SKIP
     'A girl runs across the street.'
     """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Text file not found: {path}")
-    if path.is_dir():
-        raise ParallelDataError(f"Expected a text file but {path} is a directory.")
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as e:
-        raise ParallelDataError(f"{path} is not a readable gzip file: {e}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        offset = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data.count(b"\n", 0, offset) + 1
-        where = "decompressed byte offset" if path.suffix == ".gz" else "byte offset"
-        raise ParallelDataError(
-            f"{path}:line {line}: not valid UTF-8: first bad byte 0x{data[offset]:02x} at "
-            f"{where} {offset}. Re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
-        ) from None
+    text = read_text_file(path, allow_empty=True, error=ParallelDataError)
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
