@@ -29,9 +29,9 @@ def table(results: dict) -> str:
         (
             "| label | cell | directions | layers | units | pooling | tokenizer | max len "
             "| params | validation acc | test acc | test F1 (positive) | test macro F1 "
-            "| train time (min) | train tokens/s | epochs |"
+            "| train time (min) | train tokens/s | epochs | padding, bucketed / not |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         m, d = r["config"]["model"], r["config"]["data"]
@@ -47,7 +47,8 @@ def table(results: dict) -> str:
                 else "| - | - | - "
             )
             + f"| {r['train_seconds'] / 60:.1f} | {r['train_tokens_per_second']:,.0f} "
-            f"| {r['epochs']} |"
+            f"| {r['epochs']} | {r['padding_fraction_bucketed'] or 0:.1%} / "
+            f"{r['padding_fraction_unbucketed']:.1%} |"
         )
     return "\n".join(rows)
 

@@ -408,3 +408,27 @@ def pad_rows(rows, pad_value=PAD_ID):
     for i, row in enumerate(rows):
         padded[i, : len(row)] = row
     return padded, lengths
+
+
+def encode_in_chunks(encode, texts, chunk_size: int = 4096) -> list[np.ndarray]:
+    """Runs a graph encoder (strings -> ragged ids) over many texts, a chunk at a time.
+
+    Args:
+        encode: a function from a list of strings to a `tf.RaggedTensor` `[n, (ids)]`,
+            e.g. a tokeniser's `tokenize`.
+        texts: the texts.
+        chunk_size: texts per call.
+
+    Returns:
+        One int32 numpy array of ids per text, in order.
+
+    Example:
+    >>> encode_in_chunks(lambda t: tf.strings.unicode_decode(t, "UTF-8"), ["ab", ""])
+    [array([97, 98], dtype=int32), array([], dtype=int32)]
+    """
+    rows = []
+    for start in range(0, len(texts), chunk_size):
+        ids = encode(list(texts[start : start + chunk_size]))
+        values = ids.flat_values.numpy().astype(np.int32)
+        rows.extend(np.split(values, ids.row_splits.numpy()[1:-1]))
+    return rows

@@ -42,16 +42,11 @@ def learn_tokenizer(data: config_lib.SentimentDataConfig, texts):
     )
 
 
-def encode_split(tokenizer, texts, data: config_lib.SentimentDataConfig, chunk=4096):
+def encode_split(tokenizer, texts, data: config_lib.SentimentDataConfig):
     """Tokenises a whole split once: a list of int32 numpy arrays (one per text)."""
-    rows = []
-    for start in range(0, len(texts), chunk):
-        ids = encode_texts(
-            tokenizer, list(texts[start : start + chunk]), data.max_length, data.truncation
-        )
-        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-        rows.extend(np.split(values, splits[1:-1]))
-    return rows
+    return pipelines.encode_in_chunks(
+        lambda chunk: encode_texts(tokenizer, chunk, data.max_length, data.truncation), texts
+    )
 
 
 def make_dataset(rows, labels, batch_size, boundaries, *, shuffle_seed=None):

@@ -125,15 +125,6 @@ def learn_tokenizers(data: config_lib.TranslationDataConfig, train):
     )
 
 
-def _encode(tokenizer, texts, chunk=4096):
-    rows = []
-    for start in range(0, len(texts), chunk):
-        ids = tokenizer.tokenize(list(texts[start : start + chunk]))
-        values, splits = ids.flat_values.numpy(), ids.row_splits.numpy()
-        rows.extend(np.split(values, splits[1:-1]))
-    return rows
-
-
 def encode_pairs(tokenizers, pairs, max_source_length, max_target_length):
     """Tokenises a split; pairs over the length limits are left out (and counted).
 
@@ -141,12 +132,12 @@ def encode_pairs(tokenizers, pairs, max_source_length, max_target_length):
         `(source_rows, target_rows, skipped)`: int32 arrays per kept pair, targets with
         `</s>` appended, and the number of pairs left out.
     """
-    sources = _encode(tokenizers[0], pairs.sources)
-    targets = _encode(tokenizers[1], pairs.targets)
+    sources = pipelines.encode_in_chunks(tokenizers[0].tokenize, pairs.sources)
+    targets = pipelines.encode_in_chunks(tokenizers[1].tokenize, pairs.targets)
     kept_s, kept_t = [], []
     for s, t in zip(sources, targets):
         if 0 < len(s) <= max_source_length and len(t) + 1 <= max_target_length:
-            kept_s.append(s.astype(np.int32))
+            kept_s.append(s)
             kept_t.append(np.append(t, EOS_ID).astype(np.int32))
     return kept_s, kept_t, len(sources) - len(kept_s)
 
