@@ -7,10 +7,15 @@ import pytest
 import tensorflow as tf
 
 from textrnn.pipelines import (
+    batch_by_length,
     bucket_by_length,
+    count_bucketed_batches,
+    encode_in_chunks,
+    length_boundaries,
     lm_random_windows,
     lm_stream_windows,
     num_stream_batches,
+    pad_rows,
     padding_fraction,
 )
 
@@ -193,3 +198,29 @@ def test_padding_fraction_exact_and_infinite():
     assert padding_fraction(ds.take(0)) == 0.0
     with pytest.raises(ValueError, match="finite"):
         padding_fraction(ds.repeat())
+
+
+def test_length_boundaries_and_exact_batch_counts():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=500)
+    boundaries = length_boundaries(lengths, 6)
+    assert boundaries == sorted(set(boundaries)) and 1 <= len(boundaries) <= 5
+    assert length_boundaries(lengths, 1) == []
+    rows = [np.full(n, 7, np.int32) for n in lengths]
+    for bounds in (boundaries, []):
+        ds = tf.data.Dataset.from_generator(
+            lambda: iter(rows), output_signature=tf.TensorSpec([None], tf.int32)
+        )
+        batches = list(batch_by_length(ds, None, bounds, 16))
+        assert len(batches) == count_bucketed_batches(lengths, bounds, 16)
+        assert sum(int(tf.math.count_nonzero(b)) for b in batches) == lengths.sum()
+
+
+def test_pad_rows_and_encode_in_chunks():
+    padded, lengths = pad_rows([np.array([5, 6]), np.array([], np.int32), np.array([7])])
+    assert padded.tolist() == [[5, 6], [0, 0], [7, 0]] and lengths.tolist() == [2, 0, 1]
+    assert pad_rows([np.array([], np.int32)])[0].shape == (1, 1)
+    texts = ["héllo", "", "ab"] * 5
+    rows = encode_in_chunks(lambda t: tf.strings.unicode_decode(t, "UTF-8"), texts, 4)
+    assert [r.tolist() for r in rows] == [[ord(c) for c in t] for t in texts]
+    assert all(r.dtype == np.int32 for r in rows)
