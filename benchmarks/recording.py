@@ -81,6 +81,26 @@ def record(
     return results
 
 
+def add_shared_cpu_argument(parser) -> None:
+    """`--shared-cpu`: marks the run's timings as taken while other heavy work ran."""
+    parser.add_argument(
+        "--shared-cpu",
+        action="store_true",
+        help="another training shared the CPU: the time figures are marked as upper bounds",
+    )
+
+
+def time_mark(result: dict) -> str:
+    """`" †"` for a result timed on a shared CPU (see `add_shared_cpu_argument`), else `""`."""
+    return " †" if result.get("shared_cpu") else ""
+
+
+SHARED_CPU_FOOTNOTE = (
+    "† timed while another training shared the 2 cores: wall-clock figures are upper bounds, "
+    "throughput lower bounds."
+)
+
+
 def write_table(md: Path, table: str) -> None:
     """Replaces the text between the results-table markers of `md` (or appends it)."""
     text = md.read_text(encoding="utf-8") if md.exists() else ""

@@ -46,10 +46,12 @@ def table(results: dict) -> str:
                 if test
                 else "| - | - | - "
             )
-            + f"| {r['train_seconds'] / 60:.1f} | {r['train_tokens_per_second']:,.0f} "
+            + f"| {r['train_seconds'] / 60:.1f}{recording.time_mark(r)} | {r['train_tokens_per_second']:,.0f} "
             f"| {r['epochs']} | {r['padding_fraction_bucketed'] or 0:.1%} / "
             f"{r['padding_fraction_unbucketed']:.1%} |"
         )
+    if any(r.get("shared_cpu") for r in results.values()):
+        rows += ["", recording.SHARED_CPU_FOOTNOTE]
     return "\n".join(rows)
 
 
@@ -60,6 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
+    recording.add_shared_cpu_argument(parser)
     args = parser.parse_args(argv)
 
     import textrnn  # noqa: F401
@@ -72,6 +75,8 @@ def main(argv=None) -> int:
     command = recording.command_line(
         "sentiment_recipe.py", argv if argv is not None else sys.argv[1:]
     )
+    if args.shared_cpu:
+        results["shared_cpu"] = True
     results = recording.record(recipe_dir, args.label, results, command, table)
     summary = {s: results[s]["accuracy"] for s in ("train", "validation", "test") if s in results}
     print(json.dumps({"accuracy": summary, "train_seconds": results["train_seconds"]}, indent=2))

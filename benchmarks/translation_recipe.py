@@ -49,10 +49,12 @@ def table(results: dict) -> str:
         g, b = r["test_greedy"], r["test_beam"]
         rows.append(
             f"| {label} | {attention} | {m['cell']} | {enc} | {dec} | {r['parameters']:,} "
-            f"| {r['train_seconds'] / 60:.1f} | {r['train_tokens_per_second']:,.0f} | {r['epochs']} "
+            f"| {r['train_seconds'] / 60:.1f}{recording.time_mark(r)} | {r['train_tokens_per_second']:,.0f} | {r['epochs']} "
             f"| {r['validation']['bleu']:.2f} | {g['bleu']:.2f} | **{b['bleu']:.2f}** "
             f"| {b['chrf']:.2f} | **{b['lowercase_tokenized_bleu']:.2f}** | {r['alpha']} |"
         )
+    if any(r.get("shared_cpu") for r in results.values()):
+        rows += ["", recording.SHARED_CPU_FOOTNOTE]
     return "\n".join(rows)
 
 
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
+    recording.add_shared_cpu_argument(parser)
     parser.add_argument("--beam-width", type=int, default=5)
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.3, 0.6, 0.9, 1.2])
     parser.add_argument("--skip-training", action="store_true", help="score a finished run")
@@ -126,6 +129,8 @@ def main(argv=None) -> int:
     command = recording.command_line(
         "translation_recipe.py", argv if argv is not None else sys.argv[1:]
     )
+    if args.shared_cpu:
+        results["shared_cpu"] = True
     results = recording.record(recipe_dir, args.label, results, command, table)
     print(json.dumps({k: results[k] for k in ("test_greedy", "test_beam", "alpha")}, indent=2))
     return 0
