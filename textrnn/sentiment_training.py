@@ -68,9 +68,10 @@ def predict_labels(model, rows, batch_size=256) -> tuple[np.ndarray, np.ndarray]
     order = np.argsort([len(r) for r in rows], kind="stable")
     probs = np.zeros([len(rows), model.num_classes], np.float32)
 
+    # One trace for every batch shape: rows come in growing lengths.
     score = tf.function(
         lambda ids: tf.nn.softmax(model(ids, training=False)),
-        reduce_retracing=True,
+        input_signature=[tf.TensorSpec([None, None], tf.int32)],
         autograph=False,
     )
 
