@@ -166,7 +166,8 @@ def lowercase_tokenized_bleu(hypotheses, references) -> dict:
     hyps, refs = _check_pair(hypotheses, references)
     hyp_tokens = [_lower_tokens(sentence) for sentence in hyps]
     ref_tokens = [_lower_tokens(sentence) for sentence in refs]
-    bleu = BLEU(tokenize="none", lowercase=False, smooth_method="none")
+    # force: the text is tokenised on purpose; sacreBLEU would warn that it looks tokenised.
+    bleu = BLEU(tokenize="none", lowercase=False, smooth_method="none", force=True)
     score = bleu.corpus_score(
         [" ".join(tokens) for tokens in hyp_tokens], [[" ".join(tokens) for tokens in ref_tokens]]
     )
