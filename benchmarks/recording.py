@@ -63,10 +63,17 @@ def record(
     results: dict,
     command: str,
     table: Callable[[dict], str] | None = None,
+    *,
+    shared_cpu: bool = False,
 ) -> dict:
-    """Adds `results` under `label` to the recipe's results.json and rewrites its table."""
+    """Adds `results` under `label` to the recipe's results.json and rewrites its table.
+
+    `shared_cpu` marks the timings as taken beside other heavy work (`add_shared_cpu_argument`);
+    the table then gets `SHARED_CPU_FOOTNOTE`.
+    """
     results = {
         **results,
+        **({"shared_cpu": True} if shared_cpu else {}),
         "machine": machine(),
         "command": command,
         "commit": commit(),
@@ -77,8 +84,17 @@ def record(
     all_results[label] = results
     path.write_text(json.dumps(all_results, indent=2) + "\n")
     if table is not None:
-        write_table(recipe_dir / "results.md", table(all_results))
+        rewrite_table(recipe_dir, table)
     return results
+
+
+def rewrite_table(recipe_dir: Path, table: Callable[[dict], str]) -> None:
+    """Rewrites the table in the recipe's results.md from its results.json."""
+    all_results = json.loads((recipe_dir / "results.json").read_text())
+    text = table(all_results)
+    if any(r.get("shared_cpu") for r in all_results.values()):
+        text += "\n\n" + SHARED_CPU_FOOTNOTE
+    write_table(recipe_dir / "results.md", text)
 
 
 def add_shared_cpu_argument(parser) -> None:

@@ -50,8 +50,6 @@ def table(results: dict) -> str:
             f"| {r['epochs']} | {r['padding_fraction_bucketed'] or 0:.1%} / "
             f"{r['padding_fraction_unbucketed']:.1%} |"
         )
-    if any(r.get("shared_cpu") for r in results.values()):
-        rows += ["", recording.SHARED_CPU_FOOTNOTE]
     return "\n".join(rows)
 
 
@@ -75,9 +73,9 @@ def main(argv=None) -> int:
     command = recording.command_line(
         "sentiment_recipe.py", argv if argv is not None else sys.argv[1:]
     )
-    if args.shared_cpu:
-        results["shared_cpu"] = True
-    results = recording.record(recipe_dir, args.label, results, command, table)
+    results = recording.record(
+        recipe_dir, args.label, results, command, table, shared_cpu=args.shared_cpu
+    )
     summary = {s: results[s]["accuracy"] for s in ("train", "validation", "test") if s in results}
     print(json.dumps({"accuracy": summary, "train_seconds": results["train_seconds"]}, indent=2))
     return 0

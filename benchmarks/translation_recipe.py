@@ -53,8 +53,6 @@ def table(results: dict) -> str:
             f"| {r['validation']['bleu']:.2f} | {g['bleu']:.2f} | **{b['bleu']:.2f}** "
             f"| {b['chrf']:.2f} | **{b['lowercase_tokenized_bleu']:.2f}** | {r['alpha']} |"
         )
-    if any(r.get("shared_cpu") for r in results.values()):
-        rows += ["", recording.SHARED_CPU_FOOTNOTE]
     return "\n".join(rows)
 
 
@@ -129,9 +127,9 @@ def main(argv=None) -> int:
     command = recording.command_line(
         "translation_recipe.py", argv if argv is not None else sys.argv[1:]
     )
-    if args.shared_cpu:
-        results["shared_cpu"] = True
-    results = recording.record(recipe_dir, args.label, results, command, table)
+    results = recording.record(
+        recipe_dir, args.label, results, command, table, shared_cpu=args.shared_cpu
+    )
     print(json.dumps({k: results[k] for k in ("test_greedy", "test_beam", "alpha")}, indent=2))
     return 0
 
