@@ -1,7 +1,8 @@
-"""Slow: one epoch of each sentiment recipe on the real corpora (`pytest -m slow`).
+"""Slow: short trainings of the shipped recipes on the real corpora (`pytest -m slow`).
 
 Regression guards for training quality, not benchmarks (the figures of record come from
-`benchmarks/sentiment_recipe.py`, see models/sentiment-*/results.md).
+`benchmarks/sentiment_recipe.py` and `benchmarks/translation_recipe.py`, see
+models/*/results.md).
 """
 
 import pytest
@@ -9,6 +10,7 @@ from conftest import require_corpus
 
 from textrnn.config import load_config
 from textrnn.sentiment_training import train_sentiment
+from textrnn.translation_training import train_translation
 
 pytestmark = [pytest.mark.slow, pytest.mark.corpus]
 
@@ -26,3 +28,11 @@ def test_one_epoch_of_the_imdb_recipe_passes_85_percent_on_validation(tmp_path):
     cfg = load_config("models/sentiment-imdb/config.toml", ["train.epochs=1"])
     results = train_sentiment(cfg, tmp_path / "run", verbose=0)
     assert results["validation"]["accuracy"] > 0.85
+
+
+def test_two_epochs_of_the_multi30k_recipe_pass_10_bleu(tmp_path):
+    require_corpus("multi30k")
+    cfg = load_config("models/translate-multi30k-de-en/config.toml", ["train.epochs=2"])
+    results = train_translation(cfg, tmp_path / "run", verbose=0)
+    assert results["validation"]["bleu"] > 10
+    assert results["train_pairs_skipped_over_length"] == 0
