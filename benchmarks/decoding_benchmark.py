@@ -6,6 +6,10 @@ driven four ways, all wrapped in `tf.function`:
 
 - `textrnn`: `decode()` (one `tf.while_loop` in the graph);
 - `textrnn+xla`: the same with `jit_compile=True`;
+- `API` and `API+xla`: what a user of the library runs, strings in and strings out:
+  `textrnn.char_generation.CharGenerator` (`jit_compile=False` / `True`), which is also
+  what `textrnn generate [--xla]` and `textrnn export [--xla]` run; the prompt is one
+  character, so the figures are decoding plus tokenisation and detokenisation;
 - `python loop`: the TF text-generation tutorial pattern, one `tf.function` call per
   token from Python (`OneStep`); its beam search does the top-k in NumPy per step;
 - `keras_hub`: `keras_hub.samplers.RandomSampler` / `BeamSampler` (KerasHub 0.32) over a
@@ -107,6 +111,22 @@ def make_textrnn(model, batch, length, beam, jit):
         return decode(model.step, state, start, strategy, length, end_ids=()).ids
 
     return lambda: run(start, state).numpy()
+
+
+def make_api(model, batch, length, beam, jit):
+    from textrnn.char_generation import CharGenerator
+    from textrnn.char_tokenizer import CharTokenizer
+    from textrnn.special_tokens import NUM_SPECIAL
+
+    characters = [chr(c) for c in range(33, 33 + VOCAB - NUM_SPECIAL)]
+    generator = CharGenerator(
+        model, CharTokenizer(characters), beam_width=WIDTH, jit_compile=jit, capacity=length
+    )
+    prompts = tf.constant(["a"] * batch)
+    if beam:
+        return lambda: generator.beam(prompts, length)["text"].numpy()
+    args = (length, 1.0, 0, 1.0, 1, 1.0)
+    return lambda: generator.sample(prompts, *args)["text"].numpy()
 
 
 def make_python_loop(model, batch, length, beam):
@@ -283,6 +303,8 @@ def main(argv=None):
     contenders = {
         "textrnn": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=False),
         "textrnn+xla": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=True),
+        "API": lambda b, n, beam: make_api(model, b, n, beam, jit=False),
+        "API+xla": lambda b, n, beam: make_api(model, b, n, beam, jit=True),
         "python loop": lambda b, n, beam: make_python_loop(model, b, n, beam),
     }
     if hub:

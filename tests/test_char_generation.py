@@ -120,3 +120,56 @@ def test_export_loads_in_bare_tensorflow_and_matches_api(loaded, tmp_path):
     assert served["default_len"] > 0
     with pytest.raises(FileExistsError):
         export_charlm(model, tokenizer, export_dir)
+
+
+XLA_BARE_LOAD = r"""
+import json, sys
+import tensorflow as tf
+served = tf.saved_model.load(sys.argv[1])
+g = served.signatures["greedy"](prompts=tf.constant(["The keeper", ""]), max_length=tf.constant(15))
+b = served.signatures["beam"](prompts=tf.constant(["The keeper"]), max_length=tf.constant(12))
+s = served.signatures["sample"](prompts=tf.constant(["The keeper"]), max_length=tf.constant(15),
+    temperature=tf.constant(0.9), top_k=tf.constant(5), top_p=tf.constant(0.95), seed=tf.constant(11),
+    repetition_penalty=tf.constant(1.3))
+print(json.dumps({"greedy": [t.decode() for t in g["text"].numpy()],
+                  "beam": [t.decode() for t in b["text"].numpy()],
+                  "sample": [t.decode() for t in s["text"].numpy()]}))
+"""
+
+
+def test_xla_generation_matches_and_exports(loaded, tmp_path):
+    model, tokenizer = loaded
+    prompts = ["The keeper", ""]
+    for strategy in ("greedy", "beam"):
+        plain = generate(model, tokenizer, prompts, strategy=strategy, max_length=15)
+        fast = generate(model, tokenizer, prompts, strategy=strategy, max_length=15, jit_compile=True)
+        assert fast == plain
+    sample = {"strategy": "sample", "max_length": 15, "temperature": 0.9, "top_k": 5}
+    sample.update(top_p=0.95, seed=11, repetition_penalty=1.3, jit_compile=True)
+    first, again = (generate(model, tokenizer, ["The keeper"], **sample) for _ in range(2))
+    assert first == again and len(first[0]) == len("The keeper") + 15
+    # Longer than the default capacity: the API picks a larger one.
+    (long,) = generate(model, tokenizer, "a", strategy="greedy", max_length=2100, jit_compile=True)
+    assert len(long) == 2101
+    gen = CharGenerator(model, tokenizer, jit_compile=True, capacity=20)
+    out = gen.greedy(tf.constant(["a"]), 50)  # documented: max_length above capacity
+    assert out["ids"].shape == (1, 20)
+    with pytest.raises(ValueError, match="capacity"):
+        CharGenerator(model, tokenizer, jit_compile=True, capacity=0)
+    export_dir = export_charlm(model, tokenizer, tmp_path / "export", jit_compile=True)
+    info = json.loads((export_dir / "textrnn_export.json").read_text())
+    assert info["xla"] is True and info["non_core_ops"] == []
+    proc = subprocess.run(
+        [sys.executable, "-c", XLA_BARE_LOAD, str(export_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert served["greedy"] == generate(model, tokenizer, prompts, strategy="greedy", max_length=15)
+    beam = generate(model, tokenizer, ["The keeper"], strategy="beam", max_length=12)
+    assert served["beam"] == beam
+    del sample["jit_compile"]
+    assert served["sample"] == generate(model, tokenizer, ["The keeper"], jit_compile=True, **sample)

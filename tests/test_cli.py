@@ -14,6 +14,9 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     assert _generate(tiny_run, "--prompt", "The", "--length", "20", "--strategy", "greedy") == 0
     out = capsys.readouterr().out
     assert out.startswith("The") and len(out.rstrip("\n")) >= 23
+    greedy = ["--prompt", "The", "--length", "20", "--strategy", "greedy", "--xla"]
+    assert _generate(tiny_run, *greedy) == 0
+    assert capsys.readouterr().out == out  # XLA changes the speed, not greedy's result
     args = ["--prompt", "a", "--prompt", "b", "--length", "5", "--seed", "3"]
     assert _generate(tiny_run, *args, "--top-k", "3", "--top-p", "0.9") == 0
     assert capsys.readouterr().out.count("-----") == 2
@@ -28,6 +31,8 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     assert figures["val_loss_windows"] > 0 and figures["val_bpc_sequential"] > 0
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "saved_model.pb").exists()
+    assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "xla"), "--xla"]) == 0
+    assert json.loads((tmp_path / "xla" / "textrnn_export.json").read_text())["xla"] is True
 
 
 def test_generate_reads_prompts_from_stdin(tiny_run, capsys, monkeypatch):

@@ -22,7 +22,7 @@ from textrnn.decoding import (
     make_strategy,
 )
 from textrnn.sampling import apply_repetition_penalty, filter_logits
-from textrnn.special_tokens import BOS_ID, EOS_ID
+from textrnn.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 # Chi-square critical values at significance 0.001, by degrees of freedom.
 CHI2_CRITICAL_0_001 = {
@@ -916,6 +916,42 @@ def test_tensor_max_length_gives_the_same_result():
             return decode(model.step, state, start_ids, strategy, max_length)
 
         np.testing.assert_array_equal(dynamic(tf.constant(9)).ids, fixed.ids)
+
+
+@pytest.mark.parametrize("name", ["greedy", "beam", "sample"])
+def test_capacity_keeps_shapes_static_while_max_length_changes(name):
+    model = TinyRNN(seed=12, scale=0.8)
+    state, start_ids = model.initial_state(3, seed=6), tf.constant([BOS_ID, 4, 5])
+    strategy = STRATEGIES[name]
+    traces = []
+
+    @tf.function(jit_compile=True)
+    def compiled(max_length):
+        traces.append(1)
+        return decode(model.step, state, start_ids, strategy, max_length, capacity=12)
+
+    for max_length in (4, 9, 30):
+        result = compiled(tf.constant(max_length))
+        assert result.ids.shape[-1] == 12
+        assert result.lengths.numpy().max() <= min(max_length, 12)
+        # Everything after a row's length is padding.
+        mask = np.arange(12)[None, None, :] >= result.lengths.numpy()[..., None]
+        assert (result.ids.numpy()[mask] == PAD_ID).all()
+        check_scores_by_teacher_forcing(model.step, state, start_ids, None, result)
+        if name != "sample":  # XLA draws other random numbers for the same seed
+            want = decode(model.step, state, start_ids, strategy, min(max_length, 12))
+            n = want.ids.shape[-1]
+            np.testing.assert_array_equal(result.ids[..., :n], want.ids)
+            np.testing.assert_allclose(result.scores, want.scores, atol=1e-5)
+    assert len(traces) == 1  # one trace (and one XLA compilation) for every max_length
+
+
+def test_capacity_must_be_a_positive_int():
+    model = TinyRNN(seed=1)
+    state, start_ids = model.initial_state(1), tf.constant([BOS_ID])
+    for bad in (0, -3, 2.5, tf.constant(4)):
+        with pytest.raises(ValueError, match="capacity"):
+            decode(model.step, state, start_ids, Greedy(), 5, capacity=bad)
 
 
 def test_tensor_width_n_best_and_alpha_give_the_same_result():

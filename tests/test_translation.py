@@ -210,7 +210,11 @@ def test_cli_translate_evaluate_export(tiny_translation_run, tmp_path, capsys, m
     assert plot.read_bytes()[:4] == b"\x89PNG"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SOURCES[1].encode() + b"\n")))
     assert main(["translate", *run, "--strategy", "greedy", "--max-length", "30"]) == 0
-    assert capsys.readouterr().out.strip()
+    plain = capsys.readouterr().out.strip()
+    assert plain
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SOURCES[1].encode() + b"\n")))
+    assert main(["translate", *run, "--strategy", "greedy", "--max-length", "30", "--xla"]) == 0
+    assert capsys.readouterr().out.strip() == plain
     hyps, report, per = tmp_path / "hyps.txt", tmp_path / "eval.json", tmp_path / "per.tsv"
     evaluate = ["evaluate", *run, "--split", "validation", "--strategy", "greedy"]
     outputs = ["--hypotheses", str(hyps), "--output", str(report), "--per-sentence", str(per)]
@@ -224,3 +228,38 @@ def test_cli_translate_evaluate_export(tiny_translation_run, tmp_path, capsys, m
     assert main(["export", *run, "--out", str(tmp_path / "exp")]) == 0
     assert main(["predict", *run, "--text", "x"]) == 2
     assert "textrnn translate" in capsys.readouterr().err
+
+
+def test_xla_translator_matches_the_plain_one_and_exports(loaded, translator, tmp_path):
+    model, tokenizers, cfg = loaded
+    fast = make_translator(model, tokenizers, cfg, jit_compile=True)
+    sources = SOURCES + [""]
+    for strategy, options in (("greedy", {}), ("beam", {"beam_width": 3, "n_best": 2})):
+        want = translator.run_strategy(sources, strategy, max_length=30, **options)
+        got = fast.run_strategy(sources, strategy, max_length=30, **options)
+        np.testing.assert_array_equal(got["n_best"], want["n_best"])
+        np.testing.assert_allclose(got["n_best_scores"], want["n_best_scores"], atol=1e-4)
+        np.testing.assert_allclose(got["attention"], want["attention"], atol=1e-5)
+    first = fast.run_strategy(sources, "sample", max_length=30, seed=4)
+    again = fast.run_strategy(sources, "sample", max_length=30, seed=4)
+    np.testing.assert_array_equal(first["translation"], again["translation"])
+    # The length caps hold under XLA too, and max_length above the capacity acts as it.
+    long_source = " ".join(["Hund"] * 400)
+    result = fast.run_strategy([long_source], "greedy", max_length=10_000)
+    assert result["target_tokens"].shape[1] <= fast.capacity
+    export_translator(fast, tmp_path / "export")
+    info = json.loads((tmp_path / "export" / "textrnn_export.json").read_text())
+    assert info["xla"] is True and info["xla_capacity"] == cfg.translate.max_length
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "export"), json.dumps(sources)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    served = json.loads(lines[-1][len("RESULT ") :])
+    beam = fast.run_strategy(sources, "beam", beam_width=3, n_best=2, alpha=0.6, max_length=30)
+    assert served["n_best"] == [[t.decode() for t in row] for row in beam["n_best"].numpy()]

@@ -32,6 +32,11 @@ def _add_strategy_args(p):
     p.add_argument("--top-p", type=float, default=None, help="1.0 = off")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=None)
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="compile the decoding loop with XLA (faster; samples differ from non-XLA ones)",
+    )
 
 
 def _add_texts_arg(p, name="--text", what="text"):
@@ -118,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--beam-width", type=int, default=5, help="character LM: beam signature")
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="generating models: XLA-compile the decoding loops in the export (the server "
+        "must run XLA: TF Serving --xla_cpu_compilation_enabled=true)",
+    )
     return parser
 
 
@@ -231,7 +242,7 @@ def _evaluate_translation(args, model, tokenizers, cfg):
     splits = load_splits(cfg)
     split = args.split or "test"
     results, hypotheses = evaluate_translation(
-        model, tokenizers, cfg, split=split, splits=splits, **options
+        model, tokenizers, cfg, split=split, splits=splits, jit_compile=args.xla, **options
     )
     if args.hypotheses:
         with open(args.hypotheses, "w", encoding="utf-8") as f:
@@ -280,6 +291,7 @@ def _cmd_generate(args):
         seed=args.seed if args.seed is not None else defaults.seed,
         beam_width=args.beam_width or 5,
         repetition_penalty=args.repetition_penalty,
+        jit_compile=args.xla,
     )
     for i, text in enumerate(texts):
         if len(texts) > 1:
@@ -346,7 +358,7 @@ def _cmd_translate(args):
     from textrnn.translation_training import make_translator
 
     model, tokenizers, cfg = _load(args.run_dir, "translate")
-    translator = make_translator(model, tokenizers, cfg)
+    translator = make_translator(model, tokenizers, cfg, jit_compile=args.xla)
     texts = _read_texts(args.texts, "source sentence")
     options = _decoding_options(args, cfg.translate)
     results = translator.translate_texts(texts, **options)
@@ -385,7 +397,8 @@ def _cmd_export(args):
     elif task == "translate":
         from textrnn.translation_training import make_translator
 
-        out = export.export_translator(make_translator(model, tokenizer, cfg), args.out)
+        translator = make_translator(model, tokenizer, cfg, jit_compile=args.xla)
+        out = export.export_translator(translator, args.out)
     else:
         out = export.export_charlm(
             model,
@@ -393,6 +406,7 @@ def _cmd_export(args):
             args.out,
             cfg.generate if cfg else None,
             beam_width=args.beam_width,
+            jit_compile=args.xla,
         )
     print(f"SavedModel written to {out}")
 

@@ -390,11 +390,13 @@ def decode(
     source_lengths=None,
     max_length_ratio=None,
     max_length_offset=10,
+    capacity=None,
 ):
     """Generates token ids from a one-step function inside a single `tf.while_loop`.
 
     Runs eagerly (the loop then runs step by step in Python), inside `tf.function`, in a
-    SavedModel and, when `max_length` is a Python int, under `jit_compile=True`. Wrap the
+    SavedModel and under `jit_compile=True` when the output length is static: a Python
+    int `max_length`, or a tensor `max_length` with a Python int `capacity`. Wrap the
     call in `tf.function` for speed.
 
     Beam search stops a row early only when it is provably safe: a live hypothesis with
@@ -429,9 +431,15 @@ def decode(
             `min(max_length, ceil(ratio * source_lengths[b]) + max_length_offset)` tokens
             (at least 1); needs `source_lengths`.
         max_length_offset: non-negative int added to the ratio cap.
+        capacity: optional positive Python int, the static time dimension of the outputs.
+            With it, `max_length` may change from call to call (a tensor) without
+            changing any shape, which is what XLA needs to compile the loop once:
+            values above `capacity` act as `capacity`, and the loop still stops as soon
+            as every row is done. Without it the time dimension is `max_length`.
 
     Returns:
-        A `DecodeResult` with `n = 1` (greedy, sampling) or `n = strategy.n_best`.
+        A `DecodeResult` with `n = 1` (greedy, sampling) or `n = strategy.n_best`; its
+        time dimension is `capacity` when given, else `max_length`.
 
     Raises:
         ValueError: for an invalid argument (naming the received value), a step function
@@ -453,6 +461,8 @@ def decode(
     _check_int("max_length", max_length, 1, allow_tensor=True)
     _check_int("min_length", min_length, 0, allow_tensor=True)
     _check_int("max_length_offset", max_length_offset, 0)
+    if capacity is not None:
+        _check_int("capacity", capacity, 1)
     if _is_int(end_ids):
         end_ids = (end_ids,)
     if not isinstance(end_ids, (tuple, list)) or not all(_is_int(i) and i >= 0 for i in end_ids):
@@ -485,12 +495,18 @@ def decode(
             )
     if not _is_int(max_length):
         max_length = tf.maximum(tf.cast(max_length, tf.int32), 1)
+    if capacity is not None:
+        max_length = (
+            min(max_length, capacity) if _is_int(max_length) else tf.minimum(max_length, capacity)
+        )
     if not _is_int(min_length):
         min_length = tf.cast(min_length, tf.int32)
 
     batch = tf.shape(start_ids)[0]
     caps = _row_caps(batch, max_length, source_lengths, max_length_ratio, max_length_offset)
-    options = _Options(max_length, min_length, end_ids, caps, source_lengths)
+    # The loops size their buffers by `options.max_length` and stop rows at `caps`.
+    buffer_length = max_length if capacity is None else capacity
+    options = _Options(buffer_length, min_length, end_ids, caps, source_lengths)
     # Imported here: the loop modules import this one for the strategies and helpers.
     if isinstance(strategy, BeamSearch):
         from textrnn.beam_search import beam_search

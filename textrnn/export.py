@@ -12,6 +12,11 @@ Character LM (`export_charlm`), core ops only (stock TF Serving runs it):
 - `beam(prompts, max_length)`: beam search with the width chosen at export time.
 Outputs: `text` (prompt + continuation), `continuation`, `ids`, `score` (sum log-prob).
 
+Generating models export without XLA by default. With `jit_compile=True` (command line:
+`textrnn export --xla`) the decoding loop is XLA-compiled inside the SavedModel (the
+string ops around it are not): faster, but the server must run XLA (TensorFlow Serving:
+`--xla_cpu_compilation_enabled=true`), and one call generates at most `capacity` tokens.
+
 Sentiment classifier (`export_sentiment`), core ops only with a word vocabulary
 (`WordpieceTokenizeWithOffsets` from tensorflow-text with a WordPiece one):
 - `serving_default(texts)`: `label_ids`, `labels` (names), `probabilities`.
@@ -36,7 +41,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from textrnn.char_generation import CharGenerator
+from textrnn.char_generation import DEFAULT_CAPACITY, CharGenerator
 from textrnn.config import GenerateConfig
 
 INFO_FILE = "textrnn_export.json"
@@ -61,7 +66,13 @@ def _save(module, export_dir: Path, signatures: dict, info: dict) -> Path:
 
 
 def export_charlm(
-    model, tokenizer, export_dir, generate_config: GenerateConfig | None = None, beam_width: int = 5
+    model,
+    tokenizer,
+    export_dir,
+    generate_config: GenerateConfig | None = None,
+    beam_width: int = 5,
+    jit_compile: bool = False,
+    capacity: int = DEFAULT_CAPACITY,
 ) -> Path:
     """Writes a SavedModel of `model` + `tokenizer` + the decoding loop.
 
@@ -71,6 +82,10 @@ def export_charlm(
         export_dir: output directory (must not exist yet).
         generate_config: defaults for the `serving_default` signature.
         beam_width: beam width of the `beam` signature.
+        jit_compile: compile the decoding loops with XLA (see `CharGenerator`). The
+            server must then run XLA: TensorFlow Serving needs
+            `--xla_cpu_compilation_enabled=true` on CPU.
+        capacity: with `jit_compile`, the most characters one call generates.
 
     Returns:
         The export directory.
@@ -82,7 +97,9 @@ def export_charlm(
     """
     export_dir = _check_empty(export_dir)
     gen_cfg = generate_config or GenerateConfig()
-    generator = CharGenerator(model, tokenizer, beam_width=beam_width)
+    generator = CharGenerator(
+        model, tokenizer, beam_width=beam_width, jit_compile=jit_compile, capacity=capacity
+    )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts")])
     def serving_default(prompts):
@@ -103,7 +120,13 @@ def export_charlm(
         "sample": generator.sample.get_concrete_function(),
         "beam": generator.beam.get_concrete_function(),
     }
-    info = {"task": "charlm", "serving_default": gen_cfg.__dict__, "beam_width": beam_width}
+    info = {
+        "task": "charlm",
+        "serving_default": gen_cfg.__dict__,
+        "beam_width": beam_width,
+        "xla": generator.jit_compile,
+        "xla_capacity": generator.capacity if generator.jit_compile else None,
+    }
     return _save(generator, export_dir, signatures, info)
 
 
@@ -196,6 +219,8 @@ def export_translator(translator, export_dir) -> Path:
     info = {
         "task": "translate",
         "serving_default": d.__dict__,
+        "xla": translator.jit_compile,
+        "xla_capacity": translator.capacity if translator.jit_compile else None,
         "tensorflow_text_ops": sorted(
             set(translator.source_tokenizer.tf_text_ops + translator.target_tokenizer.tf_text_ops)
         ),

@@ -33,6 +33,9 @@ from textrnn.ragged_ops import pick_rows
 from textrnn.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 STRATEGIES = ("greedy", "beam", "sample")
+# With XLA, sources are padded to a multiple of this many tokens (one compilation per
+# multiple instead of one per length).
+SOURCE_LENGTH_MULTIPLE = 16
 
 
 class Translator(tf.Module):
@@ -43,6 +46,13 @@ class Translator(tf.Module):
         source_tokenizer: the tokeniser of the source language.
         target_tokenizer: the tokeniser of the target language.
         defaults: a `TranslateConfig`: the length caps and `serving_default`'s decoding.
+        jit_compile: compile the decoding loop with XLA (tokenisation and the encoder stay
+            in plain TensorFlow). XLA compiles once per batch size, padded source length
+            (sources are padded to a multiple of 16 tokens to bound that) and beam width;
+            sampling then draws other random numbers for the same seed than without XLA.
+            Exports need XLA in the server (TF Serving: `--xla_cpu_compilation_enabled`).
+        capacity: with `jit_compile`, the most tokens one translation can have (the
+            static length XLA compiles for; default `defaults.max_length`).
 
     Example:
         >>> translator = Translator(model, source_tok, target_tok, TranslateConfig())
@@ -51,7 +61,16 @@ class Translator(tf.Module):
         'A dog runs.'
     """
 
-    def __init__(self, model, source_tokenizer, target_tokenizer, defaults=None, name=None):
+    def __init__(
+        self,
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        defaults=None,
+        name=None,
+        jit_compile=False,
+        capacity=None,
+    ):
         super().__init__(name=name or "translator")
         for side, tok, size in (
             ("source", source_tokenizer, model.source_vocab_size),
@@ -66,6 +85,9 @@ class Translator(tf.Module):
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.defaults = defaults or TranslateConfig()
+        self.jit_compile = bool(jit_compile)
+        self.capacity = self.defaults.max_length if capacity is None else capacity
+        decoding._check_int("capacity", self.capacity, 1)
         bias = np.zeros([model.target_vocab_size], np.float32)
         bias[[PAD_ID, UNK_ID, BOS_ID]] = -1e9
         self._special_bias = tf.constant(bias)
@@ -93,20 +115,31 @@ class Translator(tf.Module):
 
     def _run(self, sources, strategy, max_length):
         ids, lengths, source_tokens, empty = self.encode_sources(sources)
+        if self.jit_compile:
+            # Fewer distinct source lengths, fewer XLA compilations; masks hide the padding.
+            padded = -(-tf.shape(ids)[1] // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
+            ids = tf.pad(ids, [[0, 0], [0, padded - tf.shape(ids)[1]]], constant_values=PAD_ID)
         context, state = self.model.encode(ids)
         batch = tf.shape(ids)[0]
-        result = decoding.decode(
-            self._step,
-            state,
-            tf.fill([batch], BOS_ID),
-            strategy,
-            max_length,
-            end_ids=(EOS_ID,),
-            context=context,
-            source_lengths=tf.maximum(lengths, 1),
-            max_length_ratio=self.defaults.max_length_ratio,
-            max_length_offset=self.defaults.max_length_offset,
-        )
+
+        def loop(state, context, source_lengths, max_length):
+            return decoding.decode(
+                self._step,
+                state,
+                tf.fill([tf.shape(source_lengths)[0]], BOS_ID),
+                strategy,
+                max_length,
+                end_ids=(EOS_ID,),
+                context=context,
+                source_lengths=source_lengths,
+                max_length_ratio=self.defaults.max_length_ratio,
+                max_length_offset=self.defaults.max_length_offset,
+                capacity=self.capacity if self.jit_compile else None,
+            )
+
+        if self.jit_compile:
+            loop = tf.function(loop, jit_compile=True)
+        result = loop(state, context, tf.maximum(lengths, 1), max_length)
         n = tf.shape(result.ids)[1]
         flat = tf.reshape(result.ids, tf.stack([batch * n, -1]))
         texts = tf.reshape(self.target_tokenizer.detokenize(flat), tf.stack([batch, n]))

@@ -165,9 +165,12 @@ def make_dataset(source_rows, target_rows, batch_size, boundaries, *, shuffle_se
     return ds.map(with_weights).prefetch(tf.data.AUTOTUNE)
 
 
-def make_translator(model, tokenizers, cfg: config_lib.TranslationConfig) -> Translator:
-    """The `Translator` of a run (its tokenisers and `[translate]` defaults)."""
-    return Translator(model, tokenizers[0], tokenizers[1], cfg.translate)
+def make_translator(
+    model, tokenizers, cfg: config_lib.TranslationConfig, jit_compile: bool = False
+) -> Translator:
+    """The `Translator` of a run (its tokenisers and `[translate]` defaults); with
+    `jit_compile`, its decoding loop is XLA-compiled (see `Translator`)."""
+    return Translator(model, tokenizers[0], tokenizers[1], cfg.translate, jit_compile=jit_compile)
 
 
 def load_translation_run(run_dir):
@@ -218,7 +221,9 @@ def load_splits(cfg: config_lib.TranslationConfig):
     )
 
 
-def evaluate_translation(model, tokenizers, cfg, split="test", splits=None, **options):
+def evaluate_translation(
+    model, tokenizers, cfg, split="test", splits=None, jit_compile=False, **options
+):
     """Translates a split and scores it against its raw references.
 
     Args:
@@ -227,6 +232,7 @@ def evaluate_translation(model, tokenizers, cfg, split="test", splits=None, **op
         cfg: the run's `TranslationConfig`.
         split: `"train"`, `"validation"` or `"test"`.
         splits: already loaded splits (default: load the recipe's dataset).
+        jit_compile: XLA-compile the decoding loop (see `Translator`).
         **options: decoding options of `Translator.translate_texts` (`strategy`,
             `beam_width`, `alpha`, ...).
 
@@ -241,7 +247,7 @@ def evaluate_translation(model, tokenizers, cfg, split="test", splits=None, **op
     if split not in splits:
         raise ValueError(f"Unknown split {split!r}; this dataset has {sorted(splits)}.")
     pairs = splits[split]
-    translator = make_translator(model, tokenizers, cfg)
+    translator = make_translator(model, tokenizers, cfg, jit_compile=jit_compile)
     start = time.perf_counter()
     results = translator.translate_texts(pairs.sources, warn=False, **options)
     seconds = time.perf_counter() - start
