@@ -142,7 +142,9 @@ def test_xla_generation_matches_and_exports(loaded, tmp_path):
     prompts = ["The keeper", ""]
     for strategy in ("greedy", "beam"):
         plain = generate(model, tokenizer, prompts, strategy=strategy, max_length=15)
-        fast = generate(model, tokenizer, prompts, strategy=strategy, max_length=15, jit_compile=True)
+        fast = generate(
+            model, tokenizer, prompts, strategy=strategy, max_length=15, jit_compile=True
+        )
         assert fast == plain
     sample = {"strategy": "sample", "max_length": 15, "temperature": 0.9, "top_k": 5}
     sample.update(top_p=0.95, seed=11, repetition_penalty=1.3, jit_compile=True)
@@ -172,4 +174,6 @@ def test_xla_generation_matches_and_exports(loaded, tmp_path):
     beam = generate(model, tokenizer, ["The keeper"], strategy="beam", max_length=12)
     assert served["beam"] == beam
     del sample["jit_compile"]
-    assert served["sample"] == generate(model, tokenizer, ["The keeper"], jit_compile=True, **sample)
+    assert served["sample"] == generate(
+        model, tokenizer, ["The keeper"], jit_compile=True, **sample
+    )

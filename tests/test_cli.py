@@ -31,7 +31,9 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     assert figures["val_loss_windows"] > 0 and figures["val_bpc_sequential"] > 0
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "saved_model.pb").exists()
-    assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "xla"), "--xla"]) == 0
+    assert (
+        main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "xla"), "--xla"]) == 0
+    )
     assert json.loads((tmp_path / "xla" / "textrnn_export.json").read_text())["xla"] is True
 
 
