@@ -47,6 +47,15 @@ def filter_logits(logits, top_k=0, top_p=1.0):
     logits = tf.convert_to_tensor(logits)
     if not tf.is_tensor(top_k) and top_k <= 0 and not tf.is_tensor(top_p) and top_p >= 1.0:
         return logits
+    if tf.is_tensor(top_k) or tf.is_tensor(top_p):
+        # Values known only at run time (a serving signature's inputs): skip the sort
+        # when they turn off both filters, the common case, instead of paying it per step.
+        active = (tf.cast(top_k, tf.int32) > 0) | (tf.cast(top_p, tf.float32) < 1.0)
+        return tf.cond(active, lambda: _truncate(logits, top_k, top_p), lambda: logits)
+    return _truncate(logits, top_k, top_p)
+
+
+def _truncate(logits, top_k, top_p):
     vocab = _vocab_size(logits)
     # A full descending sort (stable: ties keep the lower id first) with a static `k`, so
     # dynamic `top_k` values also work under XLA.
@@ -96,7 +105,13 @@ def _picker(strategy):
     s = strategy
 
     def sample(logits, t, generated):
-        if generated is not None:
+        if generated is not None and tf.is_tensor(s.repetition_penalty):
+            logits = tf.cond(
+                tf.not_equal(tf.cast(s.repetition_penalty, logits.dtype), 1.0),
+                lambda: apply_repetition_penalty(logits, generated, s.repetition_penalty),
+                lambda: logits,
+            )
+        elif generated is not None:
             logits = apply_repetition_penalty(logits, generated, s.repetition_penalty)
         if _is_real(s.temperature) and s.temperature < GREEDY_TEMPERATURE:
             return greedy(logits, t, generated)
