@@ -2,7 +2,8 @@
 
 One randomly initialised model (a `textrnn.char_lm.CharLM` LSTM, 1 layer, 512 units,
 vocabulary 68; a plain Keras `LSTMCell` of the same size if `CharLM` is missing) is
-driven four ways, all wrapped in `tf.function`:
+driven several ways, all wrapped in `tf.function`, all through the same one-step
+function (`CharLM.decoding_step()`, the step textrnn's generator uses):
 
 - `textrnn`: `decode()` (one `tf.while_loop` in the graph);
 - `textrnn+xla`: the same with `jit_compile=True`;
@@ -22,8 +23,10 @@ each in one XLA-compiled loop with no decoding logic: no decoder can beat them h
 Figures: sampling tokens/s (batch 1 and 64, `--tokens` tokens per row, no end token) and
 beam search (width 5) sequences/s (batch 1 and 64, `--beam-length` tokens each). Each
 figure is the median of `--repeats` timed runs after one warm-up run (tracing and
-compilation excluded). These are CPU wall-clock figures: other processes on the machine
-change them, so compare columns of one run, not runs.
+compilation excluded). The contenders of a row take turns (round robin: one timed run of
+each, `--repeats` times), so a slow spell of the machine hits all of them alike. These are
+CPU wall-clock figures: other processes on the machine change them, so compare columns of
+one run, not runs.
 
 Usage:
     python benchmarks/decoding_benchmark.py --out runs/decoding_benchmark.json
@@ -272,6 +275,17 @@ def measure_floors(model, length, repeats):
 # ----------------------------------------------------------------------------------------
 
 
+def round_robin_seconds(runs, repeats):
+    """Median seconds of each warmed-up callable in `runs`, timed in turns."""
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            begin = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - begin)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def median_seconds(fn, repeats):
     fn()  # warm-up: tracing / compilation
     times = []
@@ -300,15 +314,22 @@ def main(argv=None):
     if hub_skip:
         print(f"keras_hub column skipped: {hub_skip}")
 
+    # Every decoder drives the same step function: CharLM's `decoding_step()` (the step
+    # that textrnn's generator uses) where it exists.
+    stepper = model
+    if hasattr(model, "decoding_step"):
+        stepper = types.SimpleNamespace(
+            step=model.decoding_step(), initial_state=model.initial_state
+        )
     contenders = {
-        "textrnn": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=False),
-        "textrnn+xla": lambda b, n, beam: make_textrnn(model, b, n, beam, jit=True),
+        "textrnn": lambda b, n, beam: make_textrnn(stepper, b, n, beam, jit=False),
+        "textrnn+xla": lambda b, n, beam: make_textrnn(stepper, b, n, beam, jit=True),
         "API": lambda b, n, beam: make_api(model, b, n, beam, jit=False),
         "API+xla": lambda b, n, beam: make_api(model, b, n, beam, jit=True),
-        "python loop": lambda b, n, beam: make_python_loop(model, b, n, beam),
+        "python loop": lambda b, n, beam: make_python_loop(stepper, b, n, beam),
     }
     if hub:
-        contenders["keras_hub"] = lambda b, n, beam: make_keras_hub(hub, model, b, n, beam)
+        contenders["keras_hub"] = lambda b, n, beam: make_keras_hub(hub, stepper, b, n, beam)
 
     rows = []
     for beam in (False, True):
@@ -319,21 +340,24 @@ def main(argv=None):
                 if beam
                 else f"sample {length} tok, batch {batch}: tok/s"
             )
-            figures = {}
+            runs, figures = {}, {}
             for name, make in contenders.items():
                 try:
-                    seconds = median_seconds(make(batch, length, beam), args.repeats)
+                    runs[name] = make(batch, length, beam)
+                    runs[name]()  # warm-up: tracing / compilation
                 except Exception as error:  # noqa: BLE001 - report and go on
                     print(f"{name} failed on '{task}': {type(error).__name__}: {error}")
+                    runs.pop(name, None)
                     figures[name] = None
-                    continue
+            times = round_robin_seconds(runs, args.repeats)
+            for name, seconds in times.items():
                 figures[name] = batch / seconds if beam else batch * length / seconds
             rows.append(
                 {"task": task, "beam": beam, "batch": batch, "length": length, "figures": figures}
             )
             print_row(task, figures, list(contenders))
 
-    floors = measure_floors(model, args.tokens, args.repeats)
+    floors = measure_floors(stepper, args.tokens, args.repeats)
     for name, value in floors.items():
         print(f"floor, batch 1, {name}: {value:,.0f} tok/s")
 

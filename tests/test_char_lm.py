@@ -43,6 +43,30 @@ def test_step_by_step_equals_teacher_forcing(kw):
     np.testing.assert_allclose(np.stack(steps, 1), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "kw", CONFIGS + [{"cell": "lstm", "num_layers": 1}, {"cell": "gru", "num_layers": 2}]
+)
+def test_decoding_step_equals_step(kw):
+    model = _model(**kw)
+    # Non-zero biases and state, so that every term of the precomputed table matters.
+    for weight in model.weights:
+        weight.assign(np.random.default_rng(2).normal(0, 0.5, weight.shape).astype("float32"))
+    fast = model.decoding_step()
+    rng = np.random.default_rng(3)
+    state = tf.nest.map_structure(
+        lambda s: tf.constant(rng.normal(size=s.shape).astype("float32")), model.initial_state(3)
+    )
+    fast_state = state
+    for _ in range(5):
+        ids = tf.constant(rng.integers(0, 11, 3).astype("int32"))
+        logits, state = model.step(ids, state)
+        fast_logits, fast_state = fast(ids, fast_state)
+        np.testing.assert_allclose(fast_logits, logits, atol=1e-5)
+        tf.nest.map_structure(
+            lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), fast_state, state
+        )
+
+
 def test_prime_returns_last_char_and_state_before_it():
     model = _model(cell="lstm", num_layers=2)
     x = np.random.default_rng(2).integers(4, 11, (3, 6)).astype("int32")

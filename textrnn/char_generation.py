@@ -89,18 +89,26 @@ class CharGenerator(tf.Module):
         self.jit_compile = bool(jit_compile)
         self.capacity = capacity
 
-    def _step(self, token_ids, state, context=None):
-        logits, state = self.model.step(token_ids, state, context)
-        return logits + self._special_bias, state
+    def _decoding_step(self):
+        """The model's one-step function (its faster decoding variant where it has one),
+        with special ids masked."""
+        model_step = getattr(self.model, "decoding_step", lambda: self.model.step)()
+
+        def step(token_ids, state, context=None):
+            logits, state = model_step(token_ids, state, context)
+            return logits + self._special_bias, state
+
+        return step
 
     def _run(self, prompts, strategy, max_length):
         prompts = tf.where(tf.strings.length(prompts) > 0, prompts, EMPTY_PROMPT_REPLACEMENT)
         ids = self.tokenizer.encode(prompts)
         start_ids, state = self.model.prime(ids.to_tensor(PAD_ID), ids.row_lengths())
+        step = self._decoding_step()
 
         def loop(state, start_ids, max_length):
             return decoding.decode(
-                self._step,
+                step,
                 state,
                 start_ids,
                 strategy,
