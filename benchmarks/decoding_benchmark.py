@@ -15,10 +15,13 @@ function (`CharLM.decoding_step()`, the step textrnn's generator uses):
   token from Python (`OneStep`); its beam search does the top-k in NumPy per step;
 - `keras_hub`: `keras_hub.samplers.RandomSampler` / `BeamSampler` (KerasHub 0.32) over a
   `next(prompt, cache, index)` closure, when KerasHub can be loaded from a private
-  `pip install --no-deps --target DIR keras-hub` (see `--keras-hub-dir`).
+  `pip install --no-deps --target DIR keras-hub` (see `--keras-hub-dir`);
+- `keras_hub+xla`: the same with `jit_compile=True` (as KerasHub's own `generate()` does
+  on the TensorFlow backend);
 
 Floors: the batch-1 tokens/s of the model step alone and of its recurrent matmul alone,
-each in one XLA-compiled loop with no decoding logic: no decoder can beat them here.
+and the steps/s of the model step at batch 5 (a batch-1 beam's rows), each in one
+XLA-compiled loop with no decoding logic: no decoder can beat them here.
 
 Figures: sampling tokens/s (batch 1 and 64, `--tokens` tokens per row, no end token) and
 beam search (width 5) sequences/s (batch 1 and 64, `--beam-length` tokens each). Each
@@ -214,7 +217,7 @@ def load_keras_hub(directory):
     return {"RandomSampler": RandomSampler, "BeamSampler": BeamSampler, "version": version}, None
 
 
-def make_keras_hub(hub, model, batch, length, beam):
+def make_keras_hub(hub, model, batch, length, beam, jit=False):
     sampler = hub["BeamSampler"](num_beams=WIDTH) if beam else hub["RandomSampler"](seed=1)
     prompt = tf.concat([tf.fill([batch, 1], BOS_ID), tf.zeros([batch, length], tf.int32)], axis=1)
     mask = tf.concat([tf.ones([batch, 1], tf.bool), tf.zeros([batch, length], tf.bool)], 1)
@@ -224,7 +227,7 @@ def make_keras_hub(hub, model, batch, length, beam):
         logits, cache = model.step(prompt[:, index - 1], cache)
         return logits, None, cache
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def run(prompt, state):
         return sampler(next_fn, prompt, cache=state, index=1, mask=mask)
 
@@ -236,6 +239,8 @@ def measure_floors(model, length, repeats):
 
     - `model step only`: `length` calls of `model.step` in one XLA-compiled `while_loop`,
       feeding a fixed id: the model's own cost per token, with no decoding logic at all;
+    - `model step only at batch 5`: the same for the `width` rows of a batch-1 beam
+      search: divided by the beam length, the most sequences/s any beam search can reach;
     - `recurrent matmul only`: `length` products `[1, units] x [units, 4 * units]` (the
       LSTM recurrent kernel) in one XLA-compiled loop: the arithmetic floor of a step.
     """
@@ -259,13 +264,29 @@ def measure_floors(model, length, repeats):
 
         return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), h))[1]
 
+    beam_state = model.initial_state(WIDTH)
+    beam_ids = tf.fill([WIDTH], BOS_ID)
+
+    @tf.function(jit_compile=True)
+    def beam_steps_only(state):
+        def body(t, state):
+            _, state = model.step(beam_ids, state)
+            return t + 1, state
+
+        return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), state))[1]
+
     h = tf.zeros([1, UNITS])
     return {
-        "model step only (XLA loop)": length
+        "batch 1: model step only (XLA loop)": length
         / median_seconds(
             lambda: tf.nest.map_structure(lambda x: x.numpy(), steps_only(state)), repeats
         ),
-        "recurrent matmul only (XLA loop)": length
+        f"batch {WIDTH} (a batch-1 beam's rows): model step only (XLA loop)": length
+        / median_seconds(
+            lambda: tf.nest.map_structure(lambda x: x.numpy(), beam_steps_only(beam_state)),
+            repeats,
+        ),
+        "batch 1: recurrent matmul only (XLA loop)": length
         / median_seconds(lambda: matmul_only(h).numpy(), repeats),
     }
 
@@ -330,6 +351,9 @@ def main(argv=None):
     }
     if hub:
         contenders["keras_hub"] = lambda b, n, beam: make_keras_hub(hub, stepper, b, n, beam)
+        contenders["keras_hub+xla"] = lambda b, n, beam: make_keras_hub(
+            hub, stepper, b, n, beam, jit=True
+        )
 
     rows = []
     for beam in (False, True):
@@ -359,7 +383,7 @@ def main(argv=None):
 
     floors = measure_floors(stepper, args.tokens, args.repeats)
     for name, value in floors.items():
-        print(f"floor, batch 1, {name}: {value:,.0f} tok/s")
+        print(f"floor, {name}: {value:,.0f} steps/s")
 
     report = {
         "model": f"{model_name}(vocab_size={VOCAB}, lstm, units={UNITS}, layers=1, "
@@ -379,7 +403,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "statistic": "median wall-clock after one warm-up run",
         "rows": rows,
-        "batch_1_floors_tokens_per_second": floors,
+        "floors_steps_per_second": floors,
     }
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
