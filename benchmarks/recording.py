@@ -37,18 +37,31 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, {accelerator}"
 
 
-def commit() -> str:
-    """The short hash of HEAD, or "unknown"."""
+def _git(*args) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, text=True, capture_output=True, check=True
+    ).stdout.strip()
+
+
+def _head_at_start() -> str:
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            text=True,
-            capture_output=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        if _git("status", "--porcelain", "--untracked-files=no"):
+            head += " (with uncommitted changes)"
+        return head
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+# Taken when the benchmark starts, not when it records: a run takes hours, and the
+# code it runs is the code that was checked out when it started.
+_COMMIT_AT_START = _head_at_start()
+
+
+def commit() -> str:
+    """The short hash of HEAD when this process started (noting uncommitted changes to
+    tracked files), or "unknown"."""
+    return _COMMIT_AT_START
 
 
 def command_line(script: str, argv) -> str:
