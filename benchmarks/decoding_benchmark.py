@@ -244,16 +244,20 @@ def measure_floors(model, length, repeats):
     - `recurrent matmul only`: `length` products `[1, units] x [units, 4 * units]` (the
       LSTM recurrent kernel) in one XLA-compiled loop: the arithmetic floor of a step.
     """
-    state = model.initial_state(1)
-    ids = tf.fill([1], BOS_ID)
 
-    @tf.function(jit_compile=True)
-    def steps_only(state):
-        def body(t, state):
-            _, state = model.step(ids, state)
-            return t + 1, state
+    def steps_only(batch):
+        """A zero-argument callable: `length` model steps at `batch` in one XLA loop."""
+        ids = tf.fill([batch], BOS_ID)
 
-        return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), state))[1]
+        @tf.function(jit_compile=True)
+        def run(state):
+            def body(t, state):
+                return t + 1, model.step(ids, state)[1]
+
+            return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), state))[1]
+
+        state = model.initial_state(batch)
+        return lambda: tf.nest.map_structure(lambda x: x.numpy(), run(state))
 
     kernel = tf.random.normal([UNITS, 4 * UNITS]) * 0.05
 
@@ -264,28 +268,11 @@ def measure_floors(model, length, repeats):
 
         return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), h))[1]
 
-    beam_state = model.initial_state(WIDTH)
-    beam_ids = tf.fill([WIDTH], BOS_ID)
-
-    @tf.function(jit_compile=True)
-    def beam_steps_only(state):
-        def body(t, state):
-            _, state = model.step(beam_ids, state)
-            return t + 1, state
-
-        return tf.while_loop(lambda t, _: t < length, body, (tf.constant(0), state))[1]
-
     h = tf.zeros([1, UNITS])
     return {
-        "batch 1: model step only (XLA loop)": length
-        / median_seconds(
-            lambda: tf.nest.map_structure(lambda x: x.numpy(), steps_only(state)), repeats
-        ),
+        "batch 1: model step only (XLA loop)": length / median_seconds(steps_only(1), repeats),
         f"batch {WIDTH} (a batch-1 beam's rows): model step only (XLA loop)": length
-        / median_seconds(
-            lambda: tf.nest.map_structure(lambda x: x.numpy(), beam_steps_only(beam_state)),
-            repeats,
-        ),
+        / median_seconds(steps_only(WIDTH), repeats),
         "batch 1: recurrent matmul only (XLA loop)": length
         / median_seconds(lambda: matmul_only(h).numpy(), repeats),
     }

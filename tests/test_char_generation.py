@@ -87,21 +87,26 @@ print(json.dumps({"greedy": [t.decode() for t in g["text"].numpy()],
 """
 
 
-def test_export_loads_in_bare_tensorflow_and_matches_api(loaded, tmp_path):
-    model, tokenizer = loaded
-    export_dir = export_charlm(model, tokenizer, tmp_path / "export")
-    assert core_op_report(export_dir) == set()
-    info = json.loads((export_dir / "textrnn_export.json").read_text())
-    assert info["non_core_ops"] == []
+def _load_in_bare_process(script, export_dir):
+    """Runs `script` on an export in a fresh interpreter; returns the JSON it printed."""
     proc = subprocess.run(
-        [sys.executable, "-c", BARE_LOAD, str(export_dir)],
+        [sys.executable, "-c", script, str(export_dir)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_export_loads_in_bare_tensorflow_and_matches_api(loaded, tmp_path):
+    model, tokenizer = loaded
+    export_dir = export_charlm(model, tokenizer, tmp_path / "export")
+    assert core_op_report(export_dir) == set()
+    info = json.loads((export_dir / "textrnn_export.json").read_text())
+    assert info["non_core_ops"] == []
+    served = _load_in_bare_process(BARE_LOAD, export_dir)
     assert served["greedy"] == generate(
         model, tokenizer, ["The keeper", ""], strategy="greedy", max_length=15
     )
@@ -161,15 +166,7 @@ def test_xla_generation_matches_and_exports(loaded, tmp_path):
     export_dir = export_charlm(model, tokenizer, tmp_path / "export", jit_compile=True)
     info = json.loads((export_dir / "textrnn_export.json").read_text())
     assert info["xla"] is True and info["non_core_ops"] == []
-    proc = subprocess.run(
-        [sys.executable, "-c", XLA_BARE_LOAD, str(export_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    served = _load_in_bare_process(XLA_BARE_LOAD, export_dir)
     assert served["greedy"] == generate(model, tokenizer, prompts, strategy="greedy", max_length=15)
     beam = generate(model, tokenizer, ["The keeper"], strategy="beam", max_length=12)
     assert served["beam"] == beam

@@ -164,23 +164,28 @@ _LOAD_SCRIPT = textwrap.dedent(
 )
 
 
+def _load_in_bare_process(export_dir, sources, cwd):
+    """Runs `_LOAD_SCRIPT` on an export in a fresh interpreter; returns what it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_SCRIPT, str(export_dir), json.dumps(sources)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def test_export_loads_without_textrnn_and_matches(translator, tmp_path):
     sources = SOURCES + [""]
     export_translator(translator, tmp_path / "export")
     info = json.loads((tmp_path / "export" / "textrnn_export.json").read_text())
     assert info["non_core_ops"] == ["WordpieceTokenizeWithOffsets"]
     assert set(info["signatures"]) == {"serving_default", "greedy", "beam", "sample"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "export"), json.dumps(sources)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        timeout=180,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    served = json.loads(lines[-1][len("RESULT ") :])
+    served = _load_in_bare_process(tmp_path / "export", sources, tmp_path)
     assert not served["textrnn_imported"]
     beam = translator.run_strategy(
         sources, "beam", beam_width=3, n_best=2, alpha=0.6, max_length=30
@@ -250,16 +255,6 @@ def test_xla_translator_matches_the_plain_one_and_exports(loaded, translator, tm
     export_translator(fast, tmp_path / "export")
     info = json.loads((tmp_path / "export" / "textrnn_export.json").read_text())
     assert info["xla"] is True and info["xla_capacity"] == cfg.translate.max_length
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOAD_SCRIPT, str(tmp_path / "export"), json.dumps(sources)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    served = json.loads(lines[-1][len("RESULT ") :])
+    served = _load_in_bare_process(tmp_path / "export", sources, tmp_path)
     beam = fast.run_strategy(sources, "beam", beam_width=3, n_best=2, alpha=0.6, max_length=30)
     assert served["n_best"] == [[t.decode() for t in row] for row in beam["n_best"].numpy()]

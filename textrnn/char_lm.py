@@ -146,10 +146,14 @@ class CharLM(keras.Model):
         pass reproduces the teacher-forced logits. `context` is unused (character models
         have no encoder); it is accepted so every model has the same step signature.
         """
-        x = self.embedding(token_ids)
-        new_states = []
-        for i, rnn in enumerate(self.recurrent_layers):
-            out, layer_state = rnn.cell(x, list(state[i]), training=False)
+        return self._step_from_layer(0, self.embedding(token_ids), state, ())
+
+    def _step_from_layer(self, first, x, state, new_states):
+        """One step through layers `first`, `first + 1`, ... (input `x` of layer
+        `first`), after the states `new_states` of the layers below; then the logits."""
+        new_states = list(new_states)
+        for i in range(first, self.num_layers):
+            out, layer_state = self.recurrent_layers[i].cell(x, list(state[i]), training=False)
             layer_state = (
                 tuple(layer_state) if isinstance(layer_state, (list, tuple)) else (layer_state,)
             )
@@ -208,17 +212,9 @@ class CharLM(keras.Model):
 
         def step(token_ids, state, context=None):
             x, layer_state = first_layer(token_ids, state[0])
-            new_states = [layer_state]
             if self.norms:
                 x = self.norms[0](x)
-            for i in range(1, self.num_layers):
-                x, layer_state = self.recurrent_layers[i].cell(x, list(state[i]), training=False)
-                layer_state = (
-                    tuple(layer_state) if isinstance(layer_state, (list, tuple)) else (layer_state,)
-                )
-                new_states.append(layer_state)
-                x = self.norms[i](x) if self.norms else x
-            return self.projection(x), tuple(new_states)
+            return self._step_from_layer(1, x, state, (layer_state,))
 
         return step
 
