@@ -3,6 +3,7 @@
 import gzip
 import json
 import pathlib
+import re
 from collections import Counter
 
 import numpy as np
@@ -17,6 +18,7 @@ from textrnn.sentiment_data import (
     read_imdb_jsonl,
     read_labeled_tsv,
     split_validation,
+    split_validation_by_movie_blocks,
 )
 
 TINY = pathlib.Path(__file__).resolve().parents[1] / "data" / "samples" / "tiny_sentiment"
@@ -138,6 +140,9 @@ def test_imdb_jsonl_reads_text_verbatim_and_labels(tmp_path):
         data = read_imdb_jsonl(_jsonl(tmp_path, lines, name))
         assert data.texts == ("Dull.<br /><br />Very dull.", "Lovely\tfilm\nindeed")
         assert data.labels.tolist() == [0, 1]
+        assert data.ids == ("train/neg/0_3", "train/pos/0_9")
+        assert data.take([1]).ids == ("train/pos/0_9",)
+    assert read_imdb_jsonl(_jsonl(tmp_path, ['{"label": 0, "text": "no id"}'])).ids is None
 
 
 @pytest.mark.parametrize(
@@ -175,6 +180,57 @@ def test_split_validation_is_seeded_disjoint_and_ordered():
         split_validation(data, 1.0, seed=0)
     with pytest.raises(ValueError, match="empty split"):
         split_validation(data, 0.001, seed=0)
+
+
+def _imdb_like(n_per_folder=40):
+    """Reviews in the mirror's order (neg then pos), ids shuffled within each folder."""
+    rng = np.random.default_rng(7)
+    ids, labels = [], []
+    for label, folder in enumerate(("neg", "pos")):
+        for number in rng.permutation(n_per_folder):
+            ids.append(f"train/{folder}/{number}_{1 + 9 * label}")
+            labels.append(label)
+    return LabeledTexts(tuple(f"text of {i}" for i in ids), labels, ids)
+
+
+def _number(review_id):
+    return int(review_id.rsplit("/", 1)[1].split("_")[0])
+
+
+def test_movie_block_split_takes_whole_blocks_of_consecutive_ids_per_label():
+    data = _imdb_like()
+    train, validation = split_validation_by_movie_blocks(data, 0.25, seed=1, block_size=5)
+    assert len(train) == 60 and len(validation) == 20
+    assert sorted(train.ids + validation.ids) == sorted(data.ids)
+    assert np.bincount(validation.labels).tolist() == [10, 10]  # 2 of 8 blocks per folder
+    for folder in ("neg", "pos"):
+        numbers = {_number(i) for i in validation.ids if f"/{folder}/" in i}
+        blocks = {n // 5 for n in numbers}
+        assert len(blocks) == 2 and numbers == {n for b in blocks for n in range(5 * b, 5 * b + 5)}
+    # Texts, labels and ids stay together, in file order.
+    assert validation.texts == tuple(f"text of {i}" for i in validation.ids)
+    rows = [data.ids.index(i) for i in validation.ids]
+    assert rows == sorted(rows)
+    again, _ = split_validation_by_movie_blocks(data, 0.25, seed=1, block_size=5)
+    other, _ = split_validation_by_movie_blocks(data, 0.25, seed=2, block_size=5)
+    assert again.ids == train.ids and other.ids != train.ids
+
+
+def test_movie_block_split_errors_are_clear():
+    data = _imdb_like()
+    with pytest.raises(ValueError, match="needs IMDB review ids"):
+        split_validation_by_movie_blocks(LabeledTexts(data.texts, data.labels), 0.1, seed=0)
+    odd = LabeledTexts(("a", "b"), [0, 1], ("train/neg/7_3", "review-8"))
+    with pytest.raises(ValueError, match=r"'review-8' \(example 1\)"):
+        split_validation_by_movie_blocks(odd, 0.5, seed=0)
+    with pytest.raises(ValueError, match=r"8 blocks of 5 reviews in 'train/neg' leaves an empty"):
+        split_validation_by_movie_blocks(data, 0.01, seed=0, block_size=5)
+    with pytest.raises(ValueError, match="block_size"):
+        split_validation_by_movie_blocks(data, 0.1, seed=0, block_size=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        load_sentiment_splits("imdb", validation_split="movies")
+    with pytest.raises(ValueError, match="one id per text"):
+        LabeledTexts(("a", "b"), [0, 1], ("x",))
 
 
 def test_tiny_sample_loads_balanced():
@@ -249,3 +305,31 @@ def test_imdb_split_is_deterministic_per_seed(imdb_seed0):
     assert np.array_equal(again["validation"].labels, imdb_seed0["validation"].labels)
     assert len(other["validation"]) == 2500
     assert other["validation"].texts != imdb_seed0["validation"].texts
+
+
+@pytest.mark.corpus
+def test_imdb_movie_block_validation_holds_unseen_movies(imdb_seed0):
+    blocks = load_sentiment_splits("imdb", validation_split="movie_blocks")
+    assert {k: len(v) for k, v in blocks.items()} == {
+        "train": 22500,
+        "validation": 2500,
+        "test": 25000,
+    }
+    assert np.bincount(blocks["validation"].labels).tolist() == [1250, 1250]
+    assert Counter(blocks["train"].texts + blocks["validation"].texts) == Counter(
+        imdb_seed0["train"].texts + imdb_seed0["validation"].texts
+    )
+
+    # Names (capitalised words) of validation reviews that train never uses: the test
+    # reviews (other movies) have many more than a random split's validation; the
+    # movie-block validation comes close to test.
+    def unseen_name_share(train, held_out):
+        seen = {w for t in train.texts for w in re.findall(r"\b[A-Z][a-z]{2,}\b", t)}
+        names = [w for t in held_out.texts for w in set(re.findall(r"\b[A-Z][a-z]{2,}\b", t))]
+        return sum(w not in seen for w in names) / len(names)
+
+    test_sample = imdb_seed0["test"].take(np.arange(0, 25000, 10))
+    random_share = unseen_name_share(imdb_seed0["train"], imdb_seed0["validation"])
+    block_share = unseen_name_share(blocks["train"], blocks["validation"])
+    test_share = unseen_name_share(imdb_seed0["train"], test_sample)
+    assert random_share < 0.8 * block_share and block_share > 0.75 * test_share

@@ -222,6 +222,7 @@ def _evaluate_sentiment(args, model, tokenizer, cfg):
         validation_fraction=cfg.data.validation_fraction,
         seed=cfg.data.split_seed,
         num_classes=len(cfg.data.label_names),
+        validation_split=cfg.data.validation_split,
     )
     names = [args.split] if args.split else [n for n in ("validation", "test") if n in splits]
     unknown = [n for n in names if n not in splits]

@@ -9,7 +9,10 @@
   so it is carved from `imdb_train.jsonl.gz` (25,000): `np.random.default_rng(seed)
   .permutation(n)`, the first `round(validation_fraction * n)` indices (sorted) are
   validation, the rest (sorted, file order) train; 22,500 / 2,500 at the defaults
-  (`validation_fraction=0.1`, `seed=0`). See `data/imdb.md`.
+  (`validation_fraction=0.1`, `seed=0`). With `validation_split="movie_blocks"` whole
+  blocks of consecutive review ids (IMDB numbers reviews movie by movie) go to
+  validation instead, so that validation, like test, holds movies train has not seen.
+  See `data/imdb.md`.
 - a directory: `train.tsv`, `validation.tsv` or `dev.tsv`, and optionally `test.tsv`,
   each with a `sentence<TAB>label` header, used as they are.
 
@@ -24,6 +27,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 
 import numpy as np
 
@@ -32,6 +36,9 @@ from textrnn.datasets import DATASETS, fetch, read_text_file
 SENTIMENT_DATASETS = ("sst2", "imdb")
 SST2_FILES = {"train": "glue/train.tsv", "validation": "glue/dev.tsv", "test": "test_labeled.tsv"}
 IMDB_FILES = {"train": "imdb_train.jsonl.gz", "test": "imdb_test.jsonl.gz"}
+VALIDATION_SPLITS = ("random", "movie_blocks")
+MOVIE_BLOCK_SIZE = 125
+_IMDB_ID = re.compile(r"^(?P<folder>.+)/(?P<number>\d+)_\d+$")
 
 
 class LabeledDataError(ValueError):
@@ -48,13 +55,16 @@ class LabeledTexts:
     Args:
         texts: the texts, in file order.
         labels: int32 array of shape `[len(texts)]`; stored as a read-only copy.
+        ids: optional identifier per text (IMDB: the original file path such as
+            `"train/neg/0_3"`), kept through `take`.
 
     Raises:
-        ValueError: if `labels` is not one label per text.
+        ValueError: if `labels` (or `ids`, when given) is not one per text.
     """
 
     texts: tuple[str, ...]
     labels: np.ndarray
+    ids: tuple[str, ...] | None = None
 
     def __post_init__(self):
         labels = np.array(self.labels, dtype=np.int32)
@@ -63,9 +73,15 @@ class LabeledTexts:
                 f"Expected one label per text: {len(self.texts)} texts. "
                 f"Received: labels of shape {labels.shape}"
             )
+        if self.ids is not None and len(self.ids) != len(self.texts):
+            raise ValueError(
+                f"Expected one id per text: {len(self.texts)} texts. Received: {len(self.ids)} ids"
+            )
         labels.flags.writeable = False
         object.__setattr__(self, "texts", tuple(self.texts))
         object.__setattr__(self, "labels", labels)
+        if self.ids is not None:
+            object.__setattr__(self, "ids", tuple(self.ids))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -73,7 +89,8 @@ class LabeledTexts:
     def take(self, indices) -> LabeledTexts:
         """Returns the examples at `indices` (a sequence of ints), in that order."""
         indices = np.asarray(indices, dtype=np.int64)
-        return LabeledTexts(tuple(self.texts[i] for i in indices), self.labels[indices])
+        ids = None if self.ids is None else tuple(self.ids[i] for i in indices)
+        return LabeledTexts(tuple(self.texts[i] for i in indices), self.labels[indices], ids)
 
 
 def _read_lines(path: pathlib.Path) -> list[str]:
@@ -174,15 +191,17 @@ def _check_label(value: int, raw, num_classes: int, path: pathlib.Path, number: 
 def read_imdb_jsonl(path: str | os.PathLike, *, num_classes: int = 2) -> LabeledTexts:
     """Reads the mirror's IMDB JSON Lines (plain or `.gz`): one review object per line.
 
-    Each line is `{"id": ..., "label": 0|1, "rating": ..., "text": ...}`; only `"text"`
-    (kept verbatim, `<br />` tags included) and `"label"` are used.
+    Each line is `{"id": ..., "label": 0|1, "rating": ..., "text": ...}`; `"text"` (kept
+    verbatim, `<br />` tags included), `"label"` and, when every line has one, `"id"`
+    are used.
 
     Args:
         path: `imdb_train.jsonl.gz`, `imdb_test.jsonl.gz` or a file in that format.
         num_classes: labels must be integers in `[0, num_classes)`.
 
     Returns:
-        A `LabeledTexts` in file order (the mirror's files list all negatives first).
+        A `LabeledTexts` in file order (the mirror's files list all negatives first), with
+        `ids` when every line has a string `"id"` (else `ids` is None).
 
     Raises:
         FileNotFoundError: if `path` does not exist.
@@ -198,7 +217,7 @@ def read_imdb_jsonl(path: str | os.PathLike, *, num_classes: int = 2) -> Labeled
     """
     _check_num_classes(num_classes)
     path = pathlib.Path(path)
-    texts, labels = [], []
+    texts, labels, ids = [], [], []
     for number, line in enumerate(_read_lines(path), start=1):
         try:
             record = json.loads(line)
@@ -212,12 +231,14 @@ def read_imdb_jsonl(path: str | os.PathLike, *, num_classes: int = 2) -> Labeled
         if not isinstance(text, str) or not text.strip():
             raise LabeledDataError(f"{path}:line {number}: empty or non-string 'text'.")
         texts.append(text)
+        ids.append(record.get("id"))
         raw = record["label"]
         value = raw if type(raw) is int else -1  # a JSON string or float is not a label
         labels.append(_check_label(value, raw, num_classes, path, number))
     if not texts:
         raise LabeledDataError(f"{path} holds no reviews.")
-    return LabeledTexts(tuple(texts), np.array(labels, dtype=np.int32))
+    all_ids = all(isinstance(i, str) for i in ids)
+    return LabeledTexts(tuple(texts), np.array(labels, dtype=np.int32), ids if all_ids else None)
 
 
 def split_validation(
@@ -242,6 +263,79 @@ def split_validation(
     return data.take(np.sort(order[k:])), data.take(np.sort(order[:k]))
 
 
+def split_validation_by_movie_blocks(
+    data: LabeledTexts, validation_fraction: float, seed: int, block_size: int = MOVIE_BLOCK_SIZE
+) -> tuple[LabeledTexts, LabeledTexts]:
+    """Carves validation out of IMDB train as whole blocks of consecutive file ids.
+
+    IMDB numbers the reviews of each label folder (`train/neg`, `train/pos`) movie by
+    movie: reviews with consecutive ids are mostly about the same film (see
+    `data/imdb.md`). A random split therefore puts reviews of one movie on both sides, and
+    validation accuracy rewards memorised names of actors and films that the test
+    reviews (other movies) do not share. Whole blocks keep almost every movie on one side.
+
+    Within each folder the reviews, sorted by numeric id, are cut into blocks of
+    `block_size`; `np.random.default_rng(seed)` chooses `round(validation_fraction *
+    blocks)` blocks of each folder (folders in sorted order) for validation, so both
+    labels keep their share. Both parts keep file order.
+
+    Args:
+        data: reviews with IMDB ids (`"<split>/<folder>/<number>_<rating>"`), as
+            `read_imdb_jsonl` returns them.
+        validation_fraction: share of blocks, per folder, that goes to validation.
+        seed: seed of the block choice.
+        block_size: reviews per block.
+
+    Returns:
+        `(train, validation)`.
+
+    Raises:
+        ValueError: if `data` has no ids or an id is not in IMDB's form, if
+            `validation_fraction` is not in (0, 1), or if a folder would give no block
+            (or every block) to validation.
+
+    Example:
+
+    >>> full = read_imdb_jsonl("/work/shared/data/imdb/imdb_train.jsonl.gz")  # doctest: +SKIP
+    >>> train, validation = split_validation_by_movie_blocks(full, 0.1, seed=0)  # doctest: +SKIP
+    >>> len(train), len(validation)  # doctest: +SKIP
+    (22500, 2500)
+    """
+    _check_fraction(validation_fraction)
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"Expected an integer `block_size` >= 1. Received: {block_size!r}")
+    if data.ids is None:
+        raise ValueError(
+            "The movie-block split needs IMDB review ids (`LabeledTexts.ids`), and these "
+            "texts have none; use validation_split='random'."
+        )
+    folders: dict[str, list[tuple[int, int]]] = {}
+    for row, review_id in enumerate(data.ids):
+        match = _IMDB_ID.match(review_id)
+        if match is None:
+            raise ValueError(
+                f"Expected IMDB ids like 'train/neg/0_3' for the movie-block split. "
+                f"Received: {review_id!r} (example {row})"
+            )
+        folders.setdefault(match["folder"], []).append((int(match["number"]), row))
+    rng = np.random.default_rng(seed)
+    validation_rows = []
+    for folder in sorted(folders):
+        rows = [row for _, row in sorted(folders[folder])]
+        blocks = [rows[i : i + block_size] for i in range(0, len(rows), block_size)]
+        k = round(validation_fraction * len(blocks))
+        if k == 0 or k == len(blocks):
+            raise ValueError(
+                f"validation_fraction={validation_fraction} of the {len(blocks)} blocks of "
+                f"{block_size} reviews in {folder!r} leaves an empty split."
+            )
+        for b in rng.permutation(len(blocks))[:k]:
+            validation_rows.extend(blocks[b])
+    chosen = np.zeros(len(data), dtype=bool)
+    chosen[validation_rows] = True
+    return data.take(np.flatnonzero(~chosen)), data.take(np.flatnonzero(chosen))
+
+
 def _check_fraction(validation_fraction: float) -> None:
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(
@@ -257,6 +351,7 @@ def load_sentiment_splits(
     validation_fraction: float = 0.1,
     seed: int = 0,
     num_classes: int = 2,
+    validation_split: str = "random",
 ) -> dict[str, LabeledTexts]:
     """Loads a sentiment corpus as train / validation / test splits.
 
@@ -267,8 +362,11 @@ def load_sentiment_splits(
             `validation.tsv` (or `dev.tsv`) and optionally `test.tsv`.
         data_dir: mirror root for registered names (see `textrnn.datasets.fetch`).
         validation_fraction: share of IMDB train carved out as validation.
-        seed: seed of the IMDB validation permutation.
+        seed: seed of the IMDB validation split.
         num_classes: labels must be integers in `[0, num_classes)`.
+        validation_split: how IMDB validation is carved: `"random"` (a seeded
+            permutation, `split_validation`) or `"movie_blocks"` (whole blocks of
+            consecutive review ids, `split_validation_by_movie_blocks`).
 
     Returns:
         `{"train", "validation", "test"}` -> `LabeledTexts`; a directory without
@@ -276,7 +374,8 @@ def load_sentiment_splits(
 
     Raises:
         ValueError: for a registered dataset that is not a sentiment corpus, a
-            `validation_fraction` outside (0, 1), or a directory holding both
+            `validation_fraction` outside (0, 1), an unknown `validation_split`, or a
+            directory holding both
             `validation.tsv` and `dev.tsv`; `LabeledDataError` for a bad file.
         FileNotFoundError: for a path that does not exist or lacks `train.tsv` or a
             validation file (the message lists the registered names too).
@@ -290,6 +389,11 @@ def load_sentiment_splits(
     """
     _check_fraction(validation_fraction)
     _check_num_classes(num_classes)
+    if validation_split not in VALIDATION_SPLITS:
+        raise ValueError(
+            f"Expected `validation_split` in {VALIDATION_SPLITS}. "
+            f"Received: validation_split={validation_split!r}"
+        )
     key = os.fspath(name_or_path)
     if key == "sst2":
         folder = fetch("sst2", data_dir, files=list(SST2_FILES.values()))
@@ -300,7 +404,10 @@ def load_sentiment_splits(
     if key == "imdb":
         folder = fetch("imdb", data_dir, files=list(IMDB_FILES.values()))
         full = read_imdb_jsonl(folder / IMDB_FILES["train"], num_classes=num_classes)
-        train, validation = split_validation(full, validation_fraction, seed)
+        split = (
+            split_validation if validation_split == "random" else split_validation_by_movie_blocks
+        )
+        train, validation = split(full, validation_fraction, seed)
         test = read_imdb_jsonl(folder / IMDB_FILES["test"], num_classes=num_classes)
         return {"train": train, "validation": validation, "test": test}
     if key in DATASETS:

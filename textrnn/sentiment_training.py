@@ -165,6 +165,7 @@ def train_sentiment(cfg: config_lib.SentimentConfig, run_dir, *, resume=False, v
         validation_fraction=data.validation_fraction,
         seed=data.split_seed,
         num_classes=len(data.label_names),
+        validation_split=data.validation_split,
     )  # fails before touching run_dir
     training.prepare_run_dir(run_dir, cfg, resume)
     keras.utils.set_random_seed(cfg.train.seed)
