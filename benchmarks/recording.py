@@ -7,6 +7,7 @@ the `results-table` markers in `models/<recipe>/results.md`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -93,12 +94,36 @@ def record(
         "date": datetime.date.today().isoformat(),
     }
     path = recipe_dir / "results.json"
-    all_results = json.loads(path.read_text()) if path.exists() else {}
-    all_results[label] = results
-    path.write_text(json.dumps(all_results, indent=2) + "\n")
-    if table is not None:
-        rewrite_table(recipe_dir, table)
+    with _locked(recipe_dir):  # two benchmarks of one recipe may finish together
+        all_results = json.loads(path.read_text()) if path.exists() else {}
+        all_results[label] = results
+        _write_atomically(path, json.dumps(all_results, indent=2) + "\n")
+        if table is not None:
+            rewrite_table(recipe_dir, table)
     return results
+
+
+@contextlib.contextmanager
+def _locked(recipe_dir: Path):
+    """Holds an exclusive lock on `recipe_dir/.results.lock` (where `fcntl` exists)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; run one benchmark per recipe at a time
+        yield
+        return
+    with open(recipe_dir / ".results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def rewrite_table(recipe_dir: Path, table: Callable[[dict], str]) -> None:
@@ -140,4 +165,4 @@ def write_table(md: Path, table: str) -> None:
         )
     else:
         text += f"\n{start}\n{table}\n{end}\n"
-    md.write_text(text, encoding="utf-8")
+    _write_atomically(md, text)
