@@ -47,7 +47,9 @@ def _git(*args) -> str:
 def _head_at_start() -> str:
     try:
         head = _git("rev-parse", "--short", "HEAD")
-        if _git("status", "--porcelain", "--untracked-files=no"):
+        # The recipes' results files are what benchmarks write, not code they run.
+        outputs = (":(exclude)models/*/results.json", ":(exclude)models/*/results.md")
+        if _git("status", "--porcelain", "--untracked-files=no", "--", ".", *outputs):
             head += " (with uncommitted changes)"
         return head
     except (OSError, subprocess.CalledProcessError):
