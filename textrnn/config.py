@@ -57,6 +57,9 @@ class TrainConfig:
     min_learning_rate: float = 1e-4
     clipnorm: float = 1.0
     weight_decay: float = 0.0
+    # Polyak averaging: validation, checkpoints and the saved model use an exponential
+    # moving average of the weights with this momentum (e.g. 0.99); 0 = off.
+    ema_momentum: float = 0.0
     early_stopping_patience: int = 0  # epochs without validation improvement; 0 = off
     max_minutes: float = 0.0  # wall-clock budget over all resumed runs; 0 = none
     seed: int = 0

@@ -118,20 +118,69 @@ def learning_rate(train: config_lib.TrainConfig, total_steps: int):
 
 
 def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None):
-    """Adam(W) with gradient clipping by global norm and the recipe's LR schedule.
+    """Adam(W) with gradient clipping by global norm and the recipe's LR schedule, keeping
+    a moving average of the weights when `train.ema_momentum` is set.
 
     Args:
         train: the recipe's `[train]` section.
         total_steps: optimizer steps of the whole run (default `epochs * steps_per_epoch`).
     """
     total = total_steps if total_steps is not None else train.epochs * train.steps_per_epoch
+    if not 0.0 <= train.ema_momentum < 1.0:
+        raise config_lib.ConfigError(
+            f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {train.ema_momentum!r}"
+        )
     kwargs = {
         "learning_rate": learning_rate(train, total),
         "global_clipnorm": train.clipnorm or None,
     }
+    if train.ema_momentum:
+        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
     if train.weight_decay:
         return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
     return keras.optimizers.Adam(**kwargs)
+
+
+class AveragedWeights:
+    """Lets validation, the best-weights checkpoint and the saved model use the optimizer's
+    moving average of the weights (`use_ema=True`), while training steps and the epoch
+    backup keep the raw weights.
+
+    Keras's `SwapEMAWeights(swap_on_epoch=True)` leaves the average in the model during
+    every callback after it, so the epoch backup would hold the two sets of weights
+    swapped and `--resume` would continue from the average. Here two callbacks bracket
+    the checkpoint instead: `put_in` (first in the list) swaps the average in for
+    validation and at the end of the epoch, `take_out` (just before `BackupAndRestore`)
+    swaps the raw weights back.
+
+    Args:
+        model: a model compiled with an optimizer built with `use_ema=True`.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.average_in_model = False
+        self.put_in = keras.callbacks.LambdaCallback(
+            on_test_begin=lambda logs: self._set(True),
+            on_test_end=lambda logs: self._set(False),
+            on_epoch_end=lambda epoch, logs: self._set(True),
+        )
+        self.take_out = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: self._set(False)
+        )
+
+    def _set(self, average: bool):
+        if average == self.average_in_model:
+            return
+        optimizer = self.model.optimizer
+        averages = getattr(optimizer, "_model_variables_moving_average", None)
+        if not averages:
+            raise ValueError("AveragedWeights needs an optimizer built with use_ema=True.")
+        for variable, average_variable in zip(optimizer._trainable_variables, averages):
+            raw = variable.numpy()
+            variable.assign(average_variable)
+            average_variable.assign(raw)
+        self.average_in_model = average
 
 
 def read_run_config(run_dir):
@@ -187,6 +236,8 @@ def fit_resumable(
     more than the others hold): `first_callbacks` (e.g. one that adds a validation figure to
     the logs), CSV history, TensorBoard, best-weights checkpoint on `progress.monitor`,
     BackupAndRestore (what `--resume` continues from), early stopping, then `progress`.
+    With `train.ema_momentum`, `AveragedWeights` brackets everything before
+    BackupAndRestore, so validation and the checkpoint see the averaged weights.
 
     Args:
         model: a compiled Keras model.
@@ -201,7 +252,9 @@ def fit_resumable(
         verbose: Keras progress-bar verbosity.
     """
     monitor, mode = progress.monitor, progress.mode
-    callbacks = list(first_callbacks) + [
+    averaged = AveragedWeights(model) if train.ema_momentum else None
+    callbacks = [averaged.put_in] if averaged else []
+    callbacks += list(first_callbacks) + [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
@@ -212,10 +265,14 @@ def fit_resumable(
             save_weights_only=True,
             initial_value_threshold=progress.state["best_value"],
         ),
+    ]
+    if averaged:
+        callbacks.append(averaged.take_out)
+    callbacks.append(
         keras.callbacks.BackupAndRestore(
             str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False
-        ),
-    ]
+        )
+    )
     if train.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
