@@ -1,5 +1,6 @@
 """Sentiment end to end on the tiny sample: training, prediction, awkward input, export, CLI."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -226,3 +227,17 @@ def test_resume_after_kill(tmp_path):
     kill_after_first_epoch_then_resume(args, run_dir, total_epochs=40)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["epochs"] == 40 and results["test"]["num_examples"] == 16
+
+
+def test_moving_average_run_keeps_the_weights_validation_chose(tmp_path):
+    overrides = TINY_SENTIMENT_OVERRIDES + ["train.ema_momentum=0.5", "train.epochs=4"]
+    cfg = load_config(None, overrides, task="sentiment")
+    results = train_sentiment(cfg, tmp_path / "run", verbose=0)
+    with open(tmp_path / "run" / "history.csv") as f:
+        chosen = max(float(row["val_accuracy"]) for row in csv.DictReader(f))
+    # The saved model scores exactly what validation measured for the epoch it chose:
+    # it holds the averaged weights, not the last raw ones.
+    assert results["validation"]["accuracy"] == pytest.approx(chosen, abs=1e-6)
+    model, tokenizer, saved = load_run(tmp_path / "run")
+    assert saved.train.ema_momentum == 0.5
+    assert make_predictor(model, tokenizer, saved).predict_texts(["A warm film."])
