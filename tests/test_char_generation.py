@@ -45,9 +45,9 @@ def test_api_strategies_and_reproducible_sampling(loaded):
     beam = generate(model, tokenizer, "light", strategy="beam", max_length=10, beam_width=3)
     assert len(beam) == 1 and len(beam[0]) == 15
     with pytest.raises(ValueError, match="strategy"):
-        generate(model, tokenizer, "x", strategy="nucleus")
+        generate(model, tokenizer, "light", strategy="nucleus")
     with pytest.raises(ValueError, match="top_p"):
-        generate(model, tokenizer, "x", top_p=1.5)
+        generate(model, tokenizer, "light", top_p=1.5)
     # Near-greedy, the undertrained model loops over a few characters; a strong penalty on
     # characters already generated must break the loop (more distinct characters).
     kw = {"max_length": 30, "seed": 5, "temperature": 0.05}
