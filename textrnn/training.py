@@ -149,9 +149,11 @@ class AveragedWeights:
     Keras's `SwapEMAWeights(swap_on_epoch=True)` leaves the average in the model during
     every callback after it, so the epoch backup would hold the two sets of weights
     swapped and `--resume` would continue from the average. Here two callbacks bracket
-    the checkpoint instead: `put_in` (first in the list) swaps the average in for
-    validation and at the end of the epoch, `take_out` (just before `BackupAndRestore`)
-    swaps the raw weights back.
+    the checkpoint instead: `put_in` (first in the list) swaps the average in when
+    validation begins (or, without a validation set, at the end of the epoch), and it
+    stays there through the checkpoint; `take_out` (just before `BackupAndRestore`)
+    swaps the raw weights back. `fit` validates only at the end of an epoch, so no
+    training step ever sees the average.
 
     Args:
         model: a model compiled with an optimizer built with `use_ema=True`.
@@ -162,7 +164,6 @@ class AveragedWeights:
         self.average_in_model = False
         self.put_in = keras.callbacks.LambdaCallback(
             on_test_begin=lambda logs: self._set(True),
-            on_test_end=lambda logs: self._set(False),
             on_epoch_end=lambda epoch, logs: self._set(True),
         )
         self.take_out = keras.callbacks.LambdaCallback(
