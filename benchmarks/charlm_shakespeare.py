@@ -55,8 +55,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import textrnn  # noqa: F401
-    from textrnn.charlm_training import train_charlm
-    from textrnn.config import load_config
+    from textrnn.charlm.train import train_charlm
+    from textrnn.training.config import load_config
 
     cfg = load_config(RECIPE_DIR / "config.toml", args.overrides)
     results = train_charlm(cfg, args.run_dir, resume=args.resume, verbose=2)

@@ -54,7 +54,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from textrnn.decoding import BeamSearch, Sampling, decode
-from textrnn.special_tokens import BOS_ID
+from textrnn.text.special_tokens import BOS_ID
 
 # Every contender builds fresh tf.functions on purpose; the retracing warning is noise here.
 tf.get_logger().setLevel("ERROR")
@@ -93,7 +93,7 @@ class KerasLSTMStep:
 
 def build_model():
     try:
-        from textrnn.char_lm import CharLM
+        from textrnn.charlm.model import CharLM
     except ImportError as error:
         print(f"textrnn.char_lm unavailable ({error}); using a plain Keras LSTMCell step.")
         return KerasLSTMStep(VOCAB, UNITS, EMBEDDING), "keras.layers.LSTMCell"
@@ -120,9 +120,9 @@ def make_textrnn(model, batch, length, beam, jit):
 
 
 def make_api(model, batch, length, beam, jit):
-    from textrnn.char_generation import CharGenerator
-    from textrnn.char_tokenizer import CharTokenizer
-    from textrnn.special_tokens import NUM_SPECIAL
+    from textrnn.charlm.generator import CharGenerator
+    from textrnn.text.char_tokenizer import CharTokenizer
+    from textrnn.text.special_tokens import NUM_SPECIAL
 
     characters = [chr(c) for c in range(33, 33 + VOCAB - NUM_SPECIAL)]
     generator = CharGenerator(

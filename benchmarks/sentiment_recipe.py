@@ -74,8 +74,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import textrnn  # noqa: F401
-    from textrnn.config import load_config
-    from textrnn.sentiment_training import train_sentiment
+    from textrnn.sentiment.train import train_sentiment
+    from textrnn.training.config import load_config
 
     recipe_dir = recording.REPO / "models" / args.recipe
     cfg = load_config(recipe_dir / "config.toml", args.overrides, task="sentiment")

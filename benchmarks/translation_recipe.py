@@ -70,9 +70,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import textrnn  # noqa: F401
-    from textrnn.config import load_config
-    from textrnn.training import load_run
-    from textrnn.translation_training import evaluate_translation, load_splits, train_translation
+    from textrnn.training.config import load_config
+    from textrnn.training.runs import load_run
+    from textrnn.translation.data import load_splits
+    from textrnn.translation.evaluate import evaluate_translation
+    from textrnn.translation.train import train_translation
 
     recipe_dir = recording.REPO / "models" / args.recipe
     run_dir = Path(args.run_dir)

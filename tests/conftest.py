@@ -26,8 +26,8 @@ TINY_OVERRIDES = [
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished training run directory with a tiny LSTM on the project's tiny corpus."""
-    from textrnn.charlm_training import train_charlm
-    from textrnn.config import load_config
+    from textrnn.charlm.train import train_charlm
+    from textrnn.training.config import load_config
 
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
     train_charlm(load_config(None, TINY_OVERRIDES), run_dir, verbose=0)
@@ -59,8 +59,8 @@ TINY_SENTIMENT_OVERRIDES = [
 @pytest.fixture(scope="session")
 def tiny_sentiment_run(tmp_path_factory):
     """A finished sentiment run: an attention-pooled BiLSTM on the tiny sentiment sample."""
-    from textrnn.config import load_config
-    from textrnn.sentiment_training import train_sentiment
+    from textrnn.sentiment.train import train_sentiment
+    from textrnn.training.config import load_config
 
     run_dir = tmp_path_factory.mktemp("tiny_sentiment") / "run"
     cfg = load_config(None, TINY_SENTIMENT_OVERRIDES, task="sentiment")
@@ -121,8 +121,8 @@ TINY_TRANSLATION_OVERRIDES = [
 @pytest.fixture(scope="session")
 def tiny_translation_run(tmp_path_factory):
     """A finished translation run: a small Luong-attention LSTM on the tiny de-en sample."""
-    from textrnn.config import load_config
-    from textrnn.translation_training import train_translation
+    from textrnn.training.config import load_config
+    from textrnn.translation.train import train_translation
 
     run_dir = tmp_path_factory.mktemp("tiny_translation") / "run"
     cfg = load_config(None, TINY_TRANSLATION_OVERRIDES, task="translate")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.attention import BahdanauAttention, LuongAttention, masked_softmax
+from textrnn.layers.attention import BahdanauAttention, LuongAttention, masked_softmax
 
 B, T, S = 3, 4, 6
 LENGTHS = [6, 4, 1]  # a full row, a padded row, a single real token

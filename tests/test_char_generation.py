@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.char_generation import CharGenerator, generate
-from textrnn.export import core_op_report, export_charlm
-from textrnn.special_tokens import NUM_SPECIAL
-from textrnn.training import load_run
+from textrnn.charlm.export import export_charlm
+from textrnn.charlm.generator import CharGenerator, generate
+from textrnn.export.savedmodel import core_op_report
+from textrnn.text.special_tokens import NUM_SPECIAL
+from textrnn.training.runs import load_run
 
 
 @pytest.fixture(scope="module")

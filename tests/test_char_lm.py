@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.char_lm import CharLM
-from textrnn.charlm_training import StateCarryingLM
+from textrnn.charlm.model import CharLM
+from textrnn.charlm.train import StateCarryingLM
 
 CONFIGS = [
     {"cell": "lstm", "num_layers": 2},

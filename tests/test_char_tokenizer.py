@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.char_tokenizer import CharTokenizer, VocabularyError, ensure_text
-from textrnn.special_tokens import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, UNK_ID
+from textrnn.text.char_tokenizer import CharTokenizer
+from textrnn.text.special_tokens import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID, UNK_ID
+from textrnn.text.utf8 import ensure_text
+from textrnn.text.vocabulary import VocabularyError
 
 TEXT = "Grüße, señor! Ωμέγα\tend\n"
 

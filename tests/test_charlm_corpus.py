@@ -5,9 +5,9 @@ import json
 import pytest
 from conftest import require_corpus
 
-from textrnn.charlm_training import train_charlm
-from textrnn.config import load_config
-from textrnn.training import load_run
+from textrnn.charlm.train import train_charlm
+from textrnn.training.config import load_config
+from textrnn.training.runs import load_run
 
 pytestmark = pytest.mark.corpus
 

@@ -8,8 +8,8 @@ alone reaches 1.73 nats/char on the validation windows.
 import pytest
 from conftest import require_corpus
 
-from textrnn.charlm_training import train_charlm
-from textrnn.config import load_config
+from textrnn.charlm.train import train_charlm
+from textrnn.training.config import load_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.corpus]
 

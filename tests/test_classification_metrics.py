@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from textrnn.classification_metrics import classification_report, confusion_matrix, format_report
+from textrnn.metrics.classification import classification_report, confusion_matrix, format_report
 
 
 def _brute_force(y_true, y_pred, num_classes):

@@ -1,6 +1,7 @@
 import pytest
 
-from textrnn.config import CharLMConfig, ConfigError, load_config, parse_override, to_toml
+from textrnn.charlm.config import CharLMConfig
+from textrnn.training.config import ConfigError, load_config, parse_override, to_toml
 
 RECIPE = "models/charlm-shakespeare/config.toml"
 

@@ -14,23 +14,14 @@ import zipfile
 
 import pytest
 
-from textrnn import datasets
-from textrnn.datasets import (
-    DATASETS,
-    ChecksumError,
-    CorpusFileError,
-    DataFile,
-    DatasetSpec,
-    DatasetUnavailableError,
-    RemoteFile,
-    fetch,
-    load_char_corpus,
-    read_text_file,
-    split_text,
-)
+from textrnn.charlm.data import load_char_corpus, split_text
+from textrnn.data import fetching
+from textrnn.data.fetching import ChecksumError, DatasetUnavailableError, fetch
+from textrnn.data.registry import DATASETS, DataFile, DatasetSpec, RemoteFile
+from textrnn.text.utf8 import CorpusFileError, read_text_file
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "samples" / "tiny_corpus.txt"
-MIRROR = os.environ.get(datasets.ENV_VAR)
+MIRROR = os.environ.get(fetching.ENV_VAR)
 
 
 def _sha(data: bytes) -> str:
@@ -60,7 +51,7 @@ def _fake_spec(url: str, content: bytes = b"hello textrnn\n", name="fake") -> Da
 
 @pytest.fixture
 def no_env_mirror(monkeypatch):
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    monkeypatch.delenv(fetching.ENV_VAR, raising=False)
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
 
@@ -119,7 +110,7 @@ def test_mirror_with_good_file_is_verified_and_returned(tmp_path, monkeypatch, n
     (tmp_path / "fake" / "sub").mkdir(parents=True)
     (tmp_path / "fake" / "sub" / "a.txt").write_bytes(content)
     assert fetch("fake", tmp_path) == tmp_path / "fake"
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(fetching.ENV_VAR, str(tmp_path))
     assert fetch("fake") == tmp_path / "fake"
 
 
@@ -152,7 +143,7 @@ def test_offline_download_fails_fast_with_instructions(tmp_path, monkeypatch, no
     url = _closed_port_url()
     monkeypatch.setitem(DATASETS, "fake", _fake_spec(url))
     # A mirror root without a fake/ folder is skipped in favour of the cache.
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "mirror"))
+    monkeypatch.setenv(fetching.ENV_VAR, str(tmp_path / "mirror"))
     start = time.monotonic()
     with pytest.raises(DatasetUnavailableError) as info:
         fetch("fake", cache_dir=tmp_path / "cache")
@@ -171,7 +162,7 @@ def test_unanswered_connection_times_out(tmp_path, monkeypatch, no_env_mirror):
         release.wait(10)
         raise OSError("released by the test")
 
-    monkeypatch.setattr(datasets.socket, "create_connection", hang)
+    monkeypatch.setattr(fetching.socket, "create_connection", hang)
     start = time.monotonic()
     with pytest.raises(DatasetUnavailableError, match="no answer .* within 0.5 s") as info:
         fetch("tinyshakespeare", cache_dir=tmp_path, timeout=0.5)
@@ -302,7 +293,7 @@ def test_imdb_builder_writes_mirror_format(tmp_path):
         (split / rel).parent.mkdir(parents=True, exist_ok=True)
         (split / rel).write_text(text, encoding="utf-8")
     out = tmp_path / "imdb_train.jsonl.gz"
-    datasets._build_imdb_jsonl(split, out)
+    fetching._build_imdb_jsonl(split, out)
     assert out.read_bytes()[4:8] == b"\0\0\0\0"  # gzip mtime 0: reproducible bytes
     with gzip.open(out, "rt", encoding="utf-8") as f:
         raw = f.read()
@@ -372,10 +363,10 @@ def test_load_char_corpus_errors(tmp_path):
 def _mirror_or_skip(name):
     if not MIRROR:
         pytest.skip(
-            f"{datasets.ENV_VAR} is not set; point it at a mirror such as /work/shared/data"
+            f"{fetching.ENV_VAR} is not set; point it at a mirror such as /work/shared/data"
         )
     if not (pathlib.Path(MIRROR) / name).is_dir():
-        pytest.skip(f"{datasets.ENV_VAR}={MIRROR} has no {name}/ folder")
+        pytest.skip(f"{fetching.ENV_VAR}={MIRROR} has no {name}/ folder")
 
 
 @pytest.mark.corpus

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.beam_search import _banned_ngrams
 from textrnn.decoding import (
     GREEDY_TEMPERATURE,
     BeamSearch,
@@ -21,8 +20,9 @@ from textrnn.decoding import (
     decode,
     make_strategy,
 )
-from textrnn.sampling import apply_repetition_penalty, filter_logits
-from textrnn.special_tokens import BOS_ID, EOS_ID, PAD_ID
+from textrnn.decoding.beam_search import _banned_ngrams
+from textrnn.decoding.sampling import apply_repetition_penalty, filter_logits
+from textrnn.text.special_tokens import BOS_ID, EOS_ID, PAD_ID
 
 # Chi-square critical values at significance 0.001, by degrees of freedom.
 CHI2_CRITICAL_0_001 = {

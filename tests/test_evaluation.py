@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from textrnn import evaluation
-from textrnn.char_lm import CharLM
+from textrnn.charlm.model import CharLM
+from textrnn.metrics import lm_evaluation
 
 
 def _log_softmax(x):
@@ -20,9 +20,9 @@ def _model():
 def test_window_loss_equals_brute_force():
     model = _model()
     ids = np.random.default_rng(0).integers(4, 9, 200).astype("int32")
-    got = evaluation.window_loss(model, ids, seq_len=10, num_windows=7, seed=3, batch_size=3)
+    got = lm_evaluation.window_loss(model, ids, seq_len=10, num_windows=7, seed=3, batch_size=3)
     nll = []
-    for o in evaluation.window_offsets(ids.size, 10, 7, seed=3):
+    for o in lm_evaluation.window_offsets(ids.size, 10, 7, seed=3):
         logits = model(ids[None, o : o + 10]).numpy()[0]
         nll.extend(-_log_softmax(logits)[np.arange(10), ids[o + 1 : o + 11]])
     np.testing.assert_allclose(got, np.mean(nll), rtol=1e-5)
@@ -35,9 +35,9 @@ def test_sequential_loss_independent_of_chunking_and_equals_one_pass():
     expected = np.mean(-_log_softmax(logits)[np.arange(49), ids[1:]])
     for chunk in (7, 49, 1000):
         np.testing.assert_allclose(
-            evaluation.sequential_loss(model, ids, chunk_len=chunk), expected, rtol=1e-5
+            lm_evaluation.sequential_loss(model, ids, chunk_len=chunk), expected, rtol=1e-5
         )
 
 
 def test_bits_per_char():
-    assert evaluation.bits_per_char(math.log(2)) == 1.0
+    assert lm_evaluation.bits_per_char(math.log(2)) == 1.0

@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 
-from textrnn.metrics import BitsPerCharacter, Perplexity
-from textrnn.special_tokens import PAD_ID
+from textrnn.metrics.language_model import BitsPerCharacter, Perplexity
+from textrnn.text.special_tokens import PAD_ID
 
 
 def _log_softmax(x):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.pipelines import (
+from textrnn.data.pipelines import (
     batch_by_length,
     bucket_by_length,
     count_bucketed_batches,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.pooling import POOLING_MODES, SequencePooling
+from textrnn.layers.pooling import POOLING_MODES, SequencePooling
 
 B, T, D = 4, 5, 6
 LENGTHS = [5, 3, 1, 4]

@@ -8,9 +8,9 @@ models/*/results.md).
 import pytest
 from conftest import require_corpus
 
-from textrnn.config import load_config
-from textrnn.sentiment_training import train_sentiment
-from textrnn.translation_training import train_translation
+from textrnn.sentiment.train import train_sentiment
+from textrnn.training.config import load_config
+from textrnn.translation.train import train_translation
 
 pytestmark = [pytest.mark.slow, pytest.mark.corpus]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.sentiment_classifier import SentimentClassifier
+from textrnn.sentiment.model import SentimentClassifier
 
 VARIANTS = [
     {"cell": "lstm", "bidirectional": True, "pooling": "attention"},

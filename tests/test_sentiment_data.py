@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import require_corpus
 
-from textrnn.datasets import fetch
-from textrnn.sentiment_data import (
+from textrnn.data.fetching import fetch
+from textrnn.sentiment.data import (
     LabeledDataError,
     LabeledTexts,
     load_sentiment_splits,

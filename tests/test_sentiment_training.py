@@ -13,14 +13,16 @@ import tensorflow as tf
 from conftest import REPO, TINY_SENTIMENT, TINY_SENTIMENT_OVERRIDES
 
 from textrnn.cli import main
-from textrnn.config import load_config
-from textrnn.export import core_op_report, export_sentiment
-from textrnn.sentiment_classifier import SentimentClassifier
-from textrnn.sentiment_data import LabeledDataError
-from textrnn.sentiment_prediction import encode_texts, truncate
-from textrnn.sentiment_training import make_predictor, train_sentiment
-from textrnn.special_tokens import UNK_ID
-from textrnn.training import RunDirError, load_run
+from textrnn.export.savedmodel import core_op_report
+from textrnn.sentiment.data import LabeledDataError
+from textrnn.sentiment.encoding import encode_texts, truncate
+from textrnn.sentiment.export import export_sentiment
+from textrnn.sentiment.model import SentimentClassifier
+from textrnn.sentiment.predictor import make_predictor
+from textrnn.sentiment.train import train_sentiment
+from textrnn.text.special_tokens import UNK_ID
+from textrnn.training.config import load_config
+from textrnn.training.runs import RunDirError, load_run
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 
 from textrnn.decoding import BeamSearch, decode
-from textrnn.seq2seq import Seq2Seq
-from textrnn.special_tokens import BOS_ID, EOS_ID
-from textrnn.translation_training import ScheduledSamplingTrainer, SmoothedCrossEntropy
+from textrnn.text.special_tokens import BOS_ID, EOS_ID
+from textrnn.training.losses import SmoothedCrossEntropy
+from textrnn.translation.model import Seq2Seq
+from textrnn.translation.train import ScheduledSamplingTrainer
 
 VARIANTS = {
     "bahdanau-lstm": {"attention": "bahdanau", "input_feeding": False},

@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textrnn.special_tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
-from textrnn.subword_tokenizer import (
-    VocabularyError,
-    WordPieceTokenizer,
-    WordTokenizer,
-    load_tokenizer,
-    load_vocabulary,
-    validate_vocabulary,
-)
+from textrnn.text.loading import load_tokenizer
+from textrnn.text.special_tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+from textrnn.text.vocabulary import VocabularyError, load_vocabulary, validate_vocabulary
+from textrnn.text.word_tokenizer import WordTokenizer
+from textrnn.text.wordpiece_tokenizer import WordPieceTokenizer
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "data" / "samples" / "tiny_corpus.txt"
 LINES = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import REPO, TINY_OVERRIDES, kill_after_first_epoch_then_resume
 
-from textrnn.char_tokenizer import VocabularyError
-from textrnn.charlm_training import train_charlm
-from textrnn.config import load_config
-from textrnn.training import RunDirError, load_run
+from textrnn.charlm.train import train_charlm
+from textrnn.text.vocabulary import VocabularyError
+from textrnn.training.config import load_config
+from textrnn.training.runs import RunDirError, load_run
 
 
 def test_tiny_run_writes_everything_and_learns(tiny_run):
@@ -108,8 +108,10 @@ def _ema_fit(run_dir, epochs, momentum, data):
     import keras
     import tensorflow as tf
 
-    from textrnn.config import TrainConfig
-    from textrnn.training import TrainingProgress, fit_resumable, make_optimizer
+    from textrnn.training.config import TrainConfig
+    from textrnn.training.loop import fit_resumable
+    from textrnn.training.optimizers import make_optimizer
+    from textrnn.training.progress import TrainingProgress
 
     x, y, x_val, y_val = data
     keras.utils.set_random_seed(0)
@@ -185,8 +187,8 @@ def test_moving_average_weights_are_validated_checkpointed_and_resumable(tmp_pat
 
 @pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5])
 def test_moving_average_momentum_out_of_range(momentum):
-    from textrnn.config import ConfigError, TrainConfig
-    from textrnn.training import make_optimizer
+    from textrnn.training.config import ConfigError, TrainConfig
+    from textrnn.training.optimizers import make_optimizer
 
     with pytest.raises(ConfigError, match="ema_momentum"):
         make_optimizer(TrainConfig(ema_momentum=momentum))

@@ -14,16 +14,14 @@ import tensorflow as tf
 from conftest import TINY_PARALLEL
 
 from textrnn.cli import main
-from textrnn.config import load_config
-from textrnn.export import export_translator
-from textrnn.seq2seq import Seq2Seq
-from textrnn.training import load_run
-from textrnn.translation_data import ParallelDataError
-from textrnn.translation_training import (
-    evaluate_translation,
-    make_translator,
-    train_translation,
-)
+from textrnn.training.config import load_config
+from textrnn.training.runs import load_run
+from textrnn.translation.data import ParallelDataError
+from textrnn.translation.evaluate import evaluate_translation
+from textrnn.translation.export import export_translator
+from textrnn.translation.model import Seq2Seq
+from textrnn.translation.train import train_translation
+from textrnn.translation.translator import make_translator
 
 SOURCES = ["Ein Hund läuft im Park.", "Eine Katze schläft auf dem Sofa.", "Ein Mann liest."]
 

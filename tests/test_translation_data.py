@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import require_corpus
 
-from textrnn.translation_data import (
+from textrnn.translation.data import (
     SPA_ENG_SPLIT,
     ParallelDataError,
     ParallelTexts,

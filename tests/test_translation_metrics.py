@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from textrnn.translation_metrics import corpus_scores, lowercase_tokenized_bleu, sentence_bleu
+from textrnn.metrics.translation import corpus_scores, lowercase_tokenized_bleu, sentence_bleu
 
 
 def _brute_force_bleu(hyp_tokens, ref_tokens, max_order=4):

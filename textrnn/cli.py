@@ -17,7 +17,21 @@ import argparse
 import json
 import sys
 
-TASKS = ("charlm", "sentiment", "translate")
+import textrnn  # noqa: F401  (registers every task; selects the TensorFlow backend)
+from textrnn.charlm.config import GenerateConfig
+from textrnn.charlm.generator import generate
+from textrnn.diagnostics.attention_plot import (
+    format_token_weights,
+    plot_attention,
+    plot_token_weights,
+)
+from textrnn.quickstart import run_quickstart
+from textrnn.sentiment.predictor import make_predictor
+from textrnn.training import task_registry
+from textrnn.training.config import load_config
+from textrnn.training.runs import load_run
+from textrnn.translation.config import decoding_options
+from textrnn.translation.translator import make_translator
 
 
 def _add_strategy_args(p):
@@ -58,7 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="where to keep the run (default: a temp dir)")
 
     p = sub.add_parser("train", help="train a model from a recipe")
-    p.add_argument("task", choices=TASKS)
+    p.add_argument(
+        "task",
+        choices=task_registry.task_names(),
+        help="; ".join(
+            f"{name}: {task_registry.get_task(name).description}"
+            for name in task_registry.task_names()
+        ),
+    )
     p.add_argument("--recipe", required=True, help="TOML recipe, e.g. models/<name>/config.toml")
     p.add_argument(
         "--set",
@@ -149,16 +170,17 @@ def _read_texts(texts, what="text"):
     return lines
 
 
-def _load(run_dir, *expected):
-    """Loads a run and checks that it is one of the `expected` tasks."""
-    from textrnn.config import task_of
-    from textrnn.training import load_run
+def _task_name(cfg) -> str:
+    return task_registry.task_of(cfg) if cfg is not None else task_registry.DEFAULT_TASK
 
+
+def _load(run_dir, *expected):
+    """Loads a run and checks that it is one of the `expected` tasks (any when none given)."""
     model, tokenizer, cfg = load_run(run_dir)
-    task = task_of(cfg) if cfg is not None else "charlm"
-    if task not in expected:
-        verbs = {"charlm": "generate", "sentiment": "predict", "translate": "translate"}
-        raise ValueError(f"{run_dir} holds a {task!r} run; use `textrnn {verbs[task]}` with it.")
+    task = _task_name(cfg)
+    if expected and task not in expected:
+        verb = task_registry.get_task(task).use_verb
+        raise ValueError(f"{run_dir} holds a {task!r} run; use `textrnn {verb}` with it.")
     return model, tokenizer, cfg
 
 
@@ -169,115 +191,50 @@ def _write_json(path, figures):
 
 
 def _cmd_quickstart(args):
-    from textrnn.quickstart import run_quickstart
-
     run_quickstart(minutes=args.minutes, run_dir=args.run_dir)
 
 
 def _cmd_train(args):
-    from textrnn.config import load_config
-
     cfg = load_config(args.recipe, args.overrides, task=args.task)
-    if args.task == "sentiment":
-        from textrnn.sentiment_training import train_sentiment as train
-    elif args.task == "translate":
-        from textrnn.translation_training import train_translation as train
-    else:
-        from textrnn.charlm_training import train_charlm as train
+    train = task_registry.get_task(args.task).train
     results = train(cfg, args.run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
     print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
 
 
-def _evaluate_charlm(args, model, tokenizer, cfg):
-    from textrnn import datasets
-    from textrnn.charlm_training import evaluate_charlm
-
-    dataset = args.dataset or (cfg.data.dataset if cfg else None)
-    if dataset is None:
-        raise ValueError("no recipe in the run directory; pass --dataset.")
-    seq_len = cfg.data.seq_len if cfg else 256
-    text = datasets.load_char_corpus(dataset)["validation"]
-    unknown = tokenizer.unknown_characters(text)
-    if unknown:
-        print(
-            f"note: {len(unknown)} validation characters are not in the vocabulary "
-            f"and are scored as <unk>: {unknown[:20]!r}",
-            file=sys.stderr,
-        )
-    results = evaluate_charlm(
-        model, tokenizer.encode_text(text), seq_len=seq_len, num_windows=args.num_windows
-    )
-    results["dataset"] = dataset
-    print(json.dumps(results, indent=2))
-    return results
-
-
-def _evaluate_sentiment(args, model, tokenizer, cfg):
-    from textrnn.classification_metrics import format_report
-    from textrnn.sentiment_data import load_sentiment_splits
-    from textrnn.sentiment_training import evaluate_split
-
-    splits = load_sentiment_splits(
-        cfg.data.dataset,
-        validation_fraction=cfg.data.validation_fraction,
-        seed=cfg.data.split_seed,
-        num_classes=len(cfg.data.label_names),
-        validation_split=cfg.data.validation_split,
-    )
-    names = [args.split] if args.split else [n for n in ("validation", "test") if n in splits]
-    unknown = [n for n in names if n not in splits]
-    if unknown:
-        raise ValueError(f"Unknown split {unknown[0]!r}; this dataset has {sorted(splits)}.")
-    results = {}
-    for name in names:
-        results[name] = evaluate_split(model, tokenizer, cfg, splits[name])
-        print(f"== {cfg.data.dataset} {name}\n{format_report(results[name])}\n")
-    return results
-
-
-def _evaluate_translation(args, model, tokenizers, cfg):
-    from textrnn.translation_metrics import sentence_bleu
-    from textrnn.translation_training import evaluate_translation, load_splits
-
-    options = _decoding_options(args, cfg.translate)
-    splits = load_splits(cfg)
-    split = args.split or "test"
-    results, hypotheses = evaluate_translation(
-        model, tokenizers, cfg, split=split, splits=splits, jit_compile=args.xla, **options
-    )
-    if args.hypotheses:
-        with open(args.hypotheses, "w", encoding="utf-8") as f:
-            f.writelines(h + "\n" for h in hypotheses)
-    if args.per_sentence:
-        pairs = splits[split]
-        rows = sorted(
-            (sentence_bleu(h, r), i, s, r, h)
-            for i, (s, r, h) in enumerate(zip(pairs.sources, pairs.targets, hypotheses))
-        )
-        with open(args.per_sentence, "w", encoding="utf-8") as f:
-            f.write("line\tsentence_bleu\tsource\treference\thypothesis\n")
-            f.writelines(f"{i + 1}\t{b:.2f}\t{s}\t{r}\t{h}\n" for b, i, s, r, h in rows)
-    print(json.dumps(results, indent=2))
-    return results
+def _decoding_args(args) -> dict:
+    """The decoding options given on the command line (None where not given)."""
+    return {
+        "strategy": args.strategy,
+        "beam_width": args.beam_width,
+        "n_best": getattr(args, "n_best", None),
+        "alpha": args.length_penalty,
+        "max_length": getattr(args, "max_length", None),
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+    }
 
 
 def _cmd_evaluate(args):
-    model, tokenizer, cfg = _load(args.run_dir, *TASKS)
-    from textrnn.config import task_of
-
-    task = task_of(cfg) if cfg is not None else "charlm"
-    evaluate = {
-        "charlm": _evaluate_charlm,
-        "sentiment": _evaluate_sentiment,
-        "translate": _evaluate_translation,
-    }[task]
-    _write_json(args.output, evaluate(args, model, tokenizer, cfg))
+    model, tokenizer, cfg = _load(args.run_dir)
+    options = task_registry.EvaluateOptions(
+        split=args.split,
+        dataset=args.dataset,
+        num_windows=args.num_windows,
+        decoding=_decoding_args(args),
+        jit_compile=args.xla,
+        hypotheses_path=args.hypotheses,
+        per_sentence_path=args.per_sentence,
+    )
+    evaluation = task_registry.get_task(_task_name(cfg)).evaluate(model, tokenizer, cfg, options)
+    for note in evaluation.notes:
+        print(note, file=sys.stderr)
+    print(evaluation.report)
+    _write_json(args.output, evaluation.figures)
 
 
 def _cmd_generate(args):
-    from textrnn.char_generation import generate
-    from textrnn.config import GenerateConfig
-
     model, tokenizer, cfg = _load(args.run_dir, "charlm")
     defaults = cfg.generate if cfg else GenerateConfig()
     texts = generate(
@@ -301,8 +258,6 @@ def _cmd_generate(args):
 
 
 def _predictor(run_dir):
-    from textrnn.sentiment_training import make_predictor
-
     return make_predictor(*_load(run_dir, "sentiment"))
 
 
@@ -318,8 +273,6 @@ def _cmd_predict(args):
 
 
 def _cmd_explain(args):
-    from textrnn.attention_plot import format_token_weights, plot_token_weights
-
     predictor = _predictor(args.run_dir)
     texts = _read_texts(args.texts)
     results = predictor.explain_texts(texts)
@@ -336,32 +289,11 @@ def _cmd_explain(args):
         )
 
 
-def _decoding_options(args, defaults):
-    """Decoding options from the command line, falling back on the recipe's."""
-
-    def pick(value, default):
-        return default if value is None else value
-
-    return {
-        "strategy": pick(args.strategy, defaults.strategy),
-        "beam_width": pick(args.beam_width, defaults.beam_width),
-        "n_best": pick(getattr(args, "n_best", None), defaults.n_best),
-        "alpha": pick(args.length_penalty, defaults.alpha),
-        "max_length": pick(getattr(args, "max_length", None), defaults.max_length),
-        "temperature": pick(args.temperature, defaults.temperature),
-        "top_k": pick(args.top_k, defaults.top_k),
-        "top_p": pick(args.top_p, defaults.top_p),
-        "seed": pick(args.seed, defaults.seed),
-    }
-
-
 def _cmd_translate(args):
-    from textrnn.translation_training import make_translator
-
     model, tokenizers, cfg = _load(args.run_dir, "translate")
     translator = make_translator(model, tokenizers, cfg, jit_compile=args.xla)
     texts = _read_texts(args.texts, "source sentence")
-    options = _decoding_options(args, cfg.translate)
+    options = decoding_options(cfg.translate, **_decoding_args(args))
     results = translator.translate_texts(texts, **options)
     for i, (text, result) in enumerate(zip(texts, results)):
         if len(texts) > 1:
@@ -372,8 +304,6 @@ def _cmd_translate(args):
         else:
             print(result["translation"])
     if args.attention_plot:
-        from textrnn.attention_plot import plot_attention
-
         first = results[0]
         path = plot_attention(
             first["attention"],
@@ -386,29 +316,9 @@ def _cmd_translate(args):
 
 
 def _cmd_export(args):
-    from textrnn import export
-    from textrnn.config import task_of
-
-    model, tokenizer, cfg = _load(args.run_dir, *TASKS)
-    task = task_of(cfg) if cfg is not None else "charlm"
-    if task == "sentiment":
-        from textrnn.sentiment_training import make_predictor
-
-        out = export.export_sentiment(make_predictor(model, tokenizer, cfg), args.out)
-    elif task == "translate":
-        from textrnn.translation_training import make_translator
-
-        translator = make_translator(model, tokenizer, cfg, jit_compile=args.xla)
-        out = export.export_translator(translator, args.out)
-    else:
-        out = export.export_charlm(
-            model,
-            tokenizer,
-            args.out,
-            cfg.generate if cfg else None,
-            beam_width=args.beam_width,
-            jit_compile=args.xla,
-        )
+    model, tokenizer, cfg = _load(args.run_dir)
+    options = task_registry.ExportOptions(beam_width=args.beam_width, jit_compile=args.xla)
+    out = task_registry.get_task(_task_name(cfg)).export(model, tokenizer, cfg, args.out, options)
     print(f"SavedModel written to {out}")
 
 
@@ -427,7 +337,6 @@ COMMANDS = {
 def main(argv=None) -> int:
     """Entry point of the `textrnn` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
-    import textrnn  # noqa: F401  (selects the TensorFlow backend before Keras loads)
 
     try:
         COMMANDS[args.command](args)

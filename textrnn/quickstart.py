@@ -31,10 +31,10 @@ def run_quickstart(minutes: float = 1.0, run_dir=None, prompt: str = "The ", pri
     Returns:
         `(results dict, generated text)`.
     """
-    from textrnn.char_generation import generate
-    from textrnn.charlm_training import train_charlm
-    from textrnn.config import load_config
-    from textrnn.training import load_run
+    from textrnn.charlm.generator import generate
+    from textrnn.charlm.train import train_charlm
+    from textrnn.training.config import load_config
+    from textrnn.training.runs import load_run
 
     run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="textrnn-quickstart-"))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,180 @@
+"""Typed recipe configuration: TOML files in `models/` -> frozen dataclasses.
+
+One schema per task, defined in the task's package (`textrnn.charlm.config`, ...) and
+found through the task registry; sections mirror the command-line verbs (`[model]`,
+`[data]`, `[train]`, and `[generate]` or `[translate]`). `TrainConfig`, the `[train]`
+options every task shares, lives here.
+Unknown sections or keys and values of the wrong type are errors (a typo must never be
+silently ignored). Overrides use `section.key=value` with TOML value syntax, e.g.
+`--set train.epochs=3 --set model.cell="gru"` (bare words are taken as strings).
+
+Example:
+    >>> cfg = load_config("models/charlm-shakespeare/config.toml", ["train.epochs=1"])
+    >>> cfg.train.epochs
+    1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+
+from textrnn.training import task_registry
+
+
+class ConfigError(ValueError):
+    """A recipe or override is malformed, has an unknown key or a wrong type."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every task."""
+
+    epochs: int = 20
+    steps_per_epoch: int = 500  # 0 = one full pass over the training data per epoch
+    learning_rate: float = 2e-3
+    lr_schedule: str = "cosine"  # "cosine" (with linear warm-up) or "constant"
+    warmup_steps: int = 100
+    min_learning_rate: float = 1e-4
+    clipnorm: float = 1.0
+    weight_decay: float = 0.0
+    # Polyak averaging: validation, checkpoints and the saved model use an exponential
+    # moving average of the weights with this momentum (e.g. 0.99); 0 = off.
+    ema_momentum: float = 0.0
+    early_stopping_patience: int = 0  # epochs without validation improvement; 0 = off
+    max_minutes: float = 0.0  # wall-clock budget over all resumed runs; 0 = none
+    seed: int = 0
+
+
+_SCALARS = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+def _coerce(section: str, key: str, value, hint):
+    if typing.get_origin(hint) is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"`{section}.{key}` must be an array of {_SCALARS[item]}. Received: {value!r} "
+                f"({type(value).__name__})"
+            )
+        return tuple(_coerce(section, key, v, item) for v in value)
+    kind = hint
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(
+            f"`{section}.{key}` must be {kind.__name__}. Received: {value!r} "
+            f"({type(value).__name__})"
+        )
+    return value
+
+
+def from_dict(cls, data: dict):
+    """Builds a config dataclass from nested dicts, rejecting unknown keys and bad types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"Expected a table for {cls.__name__}. Received: {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {unknown} for {cls.__name__}; valid keys: {sorted(fields)}"
+        )
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = from_dict(hint, value)
+        else:
+            values[name] = _coerce(cls.__name__, name, value, hint)
+    return cls(**values)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def to_toml(config) -> str:
+    """Serialises a config as TOML: `task = "..."`, then one table per section."""
+    lines = [f'task = "{task_registry.task_of(config)}"', ""]
+    for section, table in to_dict(config).items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """`"train.epochs=3"` -> `("train", "epochs", 3)`; bare words become strings."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"Overrides look like section.key=value. Received: {text!r}")
+    path, raw = text.split("=", 1)
+    section, key = path.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, key, value
+
+
+def load_config(path=None, overrides=(), task: str | None = None):
+    """Reads a TOML recipe (or the defaults when `path` is None) and applies overrides.
+
+    A recipe names its task with a top-level `task = "..."` line; recipes without one are
+    character-LM recipes (the first format).
+
+    Args:
+        path: recipe file, e.g. `models/charlm-shakespeare/config.toml`.
+        overrides: iterable of `section.key=value` strings.
+        task: the expected task (`"charlm"`, `"sentiment"` or `"translate"`); None takes
+            the recipe's own (the defaults of `"charlm"` when `path` is None).
+
+    Returns:
+        A frozen config dataclass (`CharLMConfig`, `SentimentConfig` or
+        `TranslationConfig`).
+
+    Raises:
+        FileNotFoundError: the recipe does not exist.
+        ConfigError: malformed TOML, unknown keys, wrong types, or a recipe for another
+            task than `task`.
+
+    Example:
+        >>> load_config("models/sentiment-sst2/config.toml", ["model.cell=gru"]).model.cell
+        'gru'
+    """
+    known = list(task_registry.task_names())
+    if task is not None and task not in known:
+        raise ConfigError(f"Unknown task {task!r}; known tasks: {known}")
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Recipe not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    recipe_task = data.pop("task", None)
+    if recipe_task is not None and recipe_task not in known:
+        raise ConfigError(f"{path}: unknown task {recipe_task!r}; known tasks: {known}")
+    if path is not None and recipe_task is None:
+        recipe_task = task_registry.DEFAULT_TASK
+    if task is not None and recipe_task is not None and task != recipe_task:
+        raise ConfigError(f"{path} is a {recipe_task!r} recipe, not a {task!r} one.")
+    cls = task_registry.get_task(task or recipe_task or task_registry.DEFAULT_TASK).config_class
+    for override in overrides:
+        section, key, value = parse_override(override)
+        data.setdefault(section, {})[key] = value
+    return from_dict(cls, data)

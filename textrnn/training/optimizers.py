@@ -1,0 +1,50 @@
+"""The optimizer every task trains with: Adam(W), global-norm clipping, the recipe's
+learning-rate schedule and, optionally, a moving average of the weights."""
+
+from __future__ import annotations
+
+import keras
+
+from textrnn.training import config as config_lib
+
+
+def learning_rate(train: config_lib.TrainConfig, total_steps: int):
+    """The recipe's learning rate: constant, or linear warm-up then cosine decay to
+    `min_learning_rate` over `total_steps`."""
+    if train.lr_schedule == "constant":
+        return train.learning_rate
+    if train.lr_schedule != "cosine":
+        raise config_lib.ConfigError(
+            f"`train.lr_schedule` must be 'cosine' or 'constant'. Received: {train.lr_schedule!r}"
+        )
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if train.warmup_steps else train.learning_rate,
+        decay_steps=max(total_steps - train.warmup_steps, 1),
+        alpha=train.min_learning_rate / train.learning_rate,
+        warmup_target=train.learning_rate if train.warmup_steps else None,
+        warmup_steps=train.warmup_steps,
+    )
+
+
+def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None):
+    """Adam(W) with gradient clipping by global norm and the recipe's LR schedule, keeping
+    a moving average of the weights when `train.ema_momentum` is set.
+
+    Args:
+        train: the recipe's `[train]` section.
+        total_steps: optimizer steps of the whole run (default `epochs * steps_per_epoch`).
+    """
+    total = total_steps if total_steps is not None else train.epochs * train.steps_per_epoch
+    if not 0.0 <= train.ema_momentum < 1.0:
+        raise config_lib.ConfigError(
+            f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {train.ema_momentum!r}"
+        )
+    kwargs = {
+        "learning_rate": learning_rate(train, total),
+        "global_clipnorm": train.clipnorm or None,
+    }
+    if train.ema_momentum:
+        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
+    if train.weight_decay:
+        return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
+    return keras.optimizers.Adam(**kwargs)

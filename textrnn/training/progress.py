@@ -1,0 +1,71 @@
+"""`TrainingProgress`: training time, tokens and the best validation figure, kept across
+resumed runs, and the time budget."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Keeps training time, tokens and the best validation figure across resumes; stops
+    training at the time budget.
+
+    Args:
+        path: the `progress.json` file (read if it exists, rewritten after every epoch).
+        tokens_per_step: tokens counted per training batch (an average where batches vary).
+        max_minutes: wall-clock budget over all resumed runs; 0 = none.
+        monitor: the validation figure to track, e.g. `"val_loss"`.
+        mode: `"min"` or `"max"`: which direction is better.
+    """
+
+    def __init__(self, path: Path, tokens_per_step, max_minutes, monitor="val_loss", mode="min"):
+        super().__init__()
+        self.path = Path(path)
+        self.tokens_per_step = tokens_per_step
+        self.max_seconds = max_minutes * 60.0
+        self.monitor, self.mode = monitor, mode
+        self.state = {"train_seconds": 0.0, "tokens": 0, "best_value": None, "epochs": 0}
+        if self.path.exists():
+            self.state.update(json.loads(self.path.read_text()))
+        self.state["monitor"] = monitor
+        self._start = None
+        self._base_seconds = self.state["train_seconds"]
+
+    def elapsed(self):
+        return self._base_seconds + (time.monotonic() - self._start)
+
+    def improved(self, value) -> bool:
+        best = self.state["best_value"]
+        return best is None or (value < best if self.mode == "min" else value > best)
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.state["tokens"] += self.tokens_per_step
+        if self.max_seconds and self.elapsed() >= self.max_seconds:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state["train_seconds"] = self.elapsed()
+        self.state["epochs"] = epoch + 1
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self.improved(value):
+            self.state["best_value"] = float(value)
+        self.path.write_text(json.dumps(self.state, indent=2))
+
+    def summary(self) -> dict:
+        """Training time, tokens, throughput and epochs, for `results.json`."""
+        seconds = self.state["train_seconds"]
+        return {
+            "train_seconds": round(seconds, 1),
+            "train_tokens": int(self.state["tokens"]),
+            "train_tokens_per_second": round(self.state["tokens"] / seconds, 1)
+            if seconds
+            else None,
+            "epochs": self.state["epochs"],
+        }

@@ -1,0 +1,303 @@
+"""Translation with a `Seq2Seq`: raw strings in, raw strings out, in the graph.
+
+`Translator` holds a model and its two tokenisers and exposes one `tf.function` per
+decoding strategy (greedy, beam search, sampling), all driven by `textrnn.decoding`. The
+Python API, the command line, evaluation and the exported SavedModel call these same
+functions, so they give the same translations for the same inputs.
+
+Documented behaviour for awkward input:
+- an empty (or whitespace-only) source has no tokens: its translation is the empty string
+  with score 0 (the model still runs on a placeholder `</s>` so the batch stays valid);
+- every row generates at most `min(max_length, ceil(max_length_ratio * source tokens) +
+  max_length_offset)` tokens, so a source longer than anything seen in training cannot
+  make decoding run away;
+- source words outside the vocabulary become `<unk>` (the WordPiece vocabulary covers
+  every character seen in training, so only unseen characters do);
+- bytes that are not UTF-8 are an error in the Python API and CLI; inside the graph they
+  become U+FFFD first;
+- the decoder never emits `<pad>`, `<unk>` or `<s>` (their logits are masked; scores are
+  log-probabilities over the remaining tokens).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from textrnn import decoding
+from textrnn.decoding.strategies import check_int
+from textrnn.text.ragged_ops import pick_rows
+from textrnn.text.special_tokens import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from textrnn.text.utf8 import ensure_text
+from textrnn.translation.config import TranslateConfig
+
+STRATEGIES = ("greedy", "beam", "sample")
+# With XLA, sources are padded to a multiple of this many tokens (one compilation per
+# multiple instead of one per length).
+SOURCE_LENGTH_MULTIPLE = 16
+
+
+class Translator(tf.Module):
+    """Translates batches of source strings with a `Seq2Seq` and the decoding module.
+
+    Args:
+        model: a built `Seq2Seq`.
+        source_tokenizer: the tokeniser of the source language.
+        target_tokenizer: the tokeniser of the target language.
+        defaults: a `TranslateConfig`: the length caps and `serving_default`'s decoding.
+        jit_compile: compile the decoding loop with XLA (tokenisation and the encoder stay
+            in plain TensorFlow). XLA compiles once per batch size, padded source length
+            (sources are padded to a multiple of 16 tokens to bound that) and beam width;
+            sampling then draws other random numbers for the same seed than without XLA.
+            Exports need XLA in the server (TF Serving: `--xla_cpu_compilation_enabled`).
+        capacity: with `jit_compile`, the most tokens one translation can have (the
+            static length XLA compiles for; default `defaults.max_length`).
+
+    Example:
+        >>> translator = Translator(model, source_tok, target_tok, TranslateConfig())
+        >>> out = translator.beam(tf.constant(["Ein Hund läuft."]), 5, 1, 0.6, 100)
+        >>> out["translation"].numpy()[0].decode()
+        'A dog runs.'
+    """
+
+    def __init__(
+        self,
+        model,
+        source_tokenizer,
+        target_tokenizer,
+        defaults=None,
+        name=None,
+        jit_compile=False,
+        capacity=None,
+    ):
+        super().__init__(name=name or "translator")
+        for side, tok, size in (
+            ("source", source_tokenizer, model.source_vocab_size),
+            ("target", target_tokenizer, model.target_vocab_size),
+        ):
+            if tok.vocabulary_size() != size:
+                raise ValueError(
+                    f"The {side} tokenizer has {tok.vocabulary_size()} ids but the model "
+                    f"expects {size}: they do not belong together."
+                )
+        self.model = model
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.defaults = defaults or TranslateConfig()
+        self.jit_compile = bool(jit_compile)
+        self.capacity = self.defaults.max_length if capacity is None else capacity
+        check_int("capacity", self.capacity, 1)
+        bias = np.zeros([model.target_vocab_size], np.float32)
+        bias[[PAD_ID, UNK_ID, BOS_ID]] = -1e9
+        self._special_bias = tf.constant(bias)
+
+    # ----------------------------------------------------------------------------------
+    # The graph
+    # ----------------------------------------------------------------------------------
+
+    def _step(self, token_ids, state, context):
+        logits, state, attention = self.model.step(token_ids, state, context)
+        return logits + self._special_bias, state, attention
+
+    def encode_sources(self, sources):
+        """Source strings -> `(ids [batch, src_len], lengths [batch], tokens, empty)`."""
+        sources = tf.strings.unicode_transcode(
+            tf.convert_to_tensor(sources, tf.string), "UTF-8", "UTF-8", errors="replace"
+        )
+        ids = self.source_tokenizer.tokenize(sources)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
+        empty = tf.equal(lengths, 0)
+        tokens = self.source_tokenizer.ids_to_tokens(ids).to_tensor("")
+        placeholder = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(empty)[0], 1], EOS_ID))
+        ids = pick_rows(empty, placeholder, ids)
+        return ids.to_tensor(PAD_ID), lengths, tokens, empty
+
+    def _run(self, sources, strategy, max_length):
+        ids, lengths, source_tokens, empty = self.encode_sources(sources)
+        if self.jit_compile:
+            # Fewer distinct source lengths, fewer XLA compilations; masks hide the padding.
+            padded = -(-tf.shape(ids)[1] // SOURCE_LENGTH_MULTIPLE) * SOURCE_LENGTH_MULTIPLE
+            ids = tf.pad(ids, [[0, 0], [0, padded - tf.shape(ids)[1]]], constant_values=PAD_ID)
+        context, state = self.model.encode(ids)
+        batch = tf.shape(ids)[0]
+
+        def loop(state, context, source_lengths, max_length):
+            return decoding.decode(
+                self._step,
+                state,
+                tf.fill([tf.shape(source_lengths)[0]], BOS_ID),
+                strategy,
+                max_length,
+                end_ids=(EOS_ID,),
+                context=context,
+                source_lengths=source_lengths,
+                max_length_ratio=self.defaults.max_length_ratio,
+                max_length_offset=self.defaults.max_length_offset,
+                capacity=self.capacity if self.jit_compile else None,
+            )
+
+        if self.jit_compile:
+            loop = tf.function(loop, jit_compile=True)
+        result = loop(state, context, tf.maximum(lengths, 1), max_length)
+        n = tf.shape(result.ids)[1]
+        flat = tf.reshape(result.ids, tf.stack([batch * n, -1]))
+        texts = tf.reshape(self.target_tokenizer.detokenize(flat), tf.stack([batch, n]))
+        texts = tf.where(empty[:, None], "", texts)
+        scores = tf.where(empty[:, None], 0.0, result.scores)
+        normalized = tf.where(empty[:, None], 0.0, result.normalized_scores)
+        best = result.ids[:, 0]
+        best_length = tf.where(empty, 0, result.lengths[:, 0])
+        target_tokens = self.target_tokenizer.ids_to_tokens(
+            tf.RaggedTensor.from_tensor(best, lengths=best_length)
+        ).to_tensor("")
+        attention = result.attention[:, 0]
+        return {
+            "translation": texts[:, 0],
+            "score": scores[:, 0],
+            "normalized_score": normalized[:, 0],
+            "n_best": texts,
+            "n_best_scores": normalized,
+            "source_tokens": source_tokens,
+            "target_tokens": target_tokens,
+            "attention": attention[:, : tf.shape(target_tokens)[1], : tf.shape(source_tokens)[1]],
+        }
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="sources"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+        ]
+    )
+    def greedy(self, sources, max_length):
+        """Greedy translations (at most `max_length` tokens each, see the length caps)."""
+        return self._run(sources, decoding.Greedy(), max_length)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="sources"),
+            tf.TensorSpec([], tf.int32, name="beam_width"),
+            tf.TensorSpec([], tf.int32, name="n_best"),
+            tf.TensorSpec([], tf.float32, name="alpha"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+        ]
+    )
+    def beam(self, sources, beam_width, n_best, alpha, max_length):
+        """Beam search with the GNMT length penalty `alpha`; returns the `n_best` list."""
+        strategy = decoding.BeamSearch(
+            width=beam_width, n_best=n_best, length_penalty="gnmt", alpha=alpha
+        )
+        return self._run(sources, strategy, max_length)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="sources"),
+            tf.TensorSpec([], tf.int32, name="max_length"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+        ]
+    )
+    def sample(self, sources, max_length, temperature, top_k, top_p, seed):
+        """Sampled translations (temperature, top-k, top-p; reproducible with `seed`)."""
+        strategy = decoding.Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return self._run(sources, strategy, max_length)
+
+    # ----------------------------------------------------------------------------------
+    # Python API
+    # ----------------------------------------------------------------------------------
+
+    def run_strategy(
+        self,
+        sources,
+        strategy="beam",
+        *,
+        beam_width=5,
+        n_best=1,
+        alpha=0.6,
+        max_length=200,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        seed=0,
+    ):
+        """Calls the graph function of `strategy` on a batch of strings (tensors out).
+
+        Raises:
+            ValueError: an unknown strategy or an out-of-range parameter.
+        """
+        sources = tf.constant(sources, tf.string)
+        if strategy == "greedy":
+            return self.greedy(sources, max_length)
+        if strategy == "beam":
+            decoding.BeamSearch(width=beam_width, n_best=n_best, alpha=float(alpha))  # checks
+            return self.beam(sources, beam_width, n_best, float(alpha), max_length)
+        if strategy == "sample":
+            decoding.Sampling(temperature, top_k, top_p, seed)  # checks
+            return self.sample(sources, max_length, float(temperature), top_k, float(top_p), seed)
+        raise ValueError(f"Expected `strategy` in {STRATEGIES}. Received: strategy={strategy!r}")
+
+    def translate_texts(self, texts, strategy="beam", *, batch_size=64, warn=True, **options):
+        """Translates Python strings, batching them by length.
+
+        Args:
+            texts: a string (or UTF-8 bytes) or a list of them.
+            strategy: `"greedy"`, `"beam"` or `"sample"`.
+            batch_size: sentences per graph call.
+            warn: warn about empty sources.
+            **options: `beam_width`, `n_best`, `alpha`, `max_length`, `temperature`,
+                `top_k`, `top_p`, `seed` (see `run_strategy`).
+
+        Returns:
+            One dict per text: `translation`, `score` (sum of log-probabilities),
+            `normalized_score`, `n_best` and `n_best_scores` (lists, best first),
+            `source_tokens`, `target_tokens` and `attention` (`[target, source]` numpy).
+
+        Raises:
+            ValueError: no texts, bytes that are not UTF-8, or a bad option.
+        """
+        single = isinstance(texts, (str, bytes, bytearray))
+        texts = [ensure_text(t) for t in ([texts] if single else list(texts))]
+        if not texts:
+            raise ValueError("Expected at least one source sentence. Received an empty list.")
+        blank = [i for i, t in enumerate(texts) if not t.strip()]
+        if warn and blank:
+            warnings.warn(f"Sources {blank} are empty: each translates to ''.", stacklevel=2)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        results = [None] * len(texts)
+        for start in range(0, len(texts), batch_size):
+            chunk = order[start : start + batch_size]
+            out = self.run_strategy([texts[i] for i in chunk], strategy, **options)
+            out = {k: v.numpy() for k, v in out.items()}
+            for j, i in enumerate(chunk):
+                src = [t.decode() for t in out["source_tokens"][j] if t]
+                tgt = [t.decode() for t in out["target_tokens"][j] if t]
+                results[i] = {
+                    "translation": out["translation"][j].decode("utf-8"),
+                    "score": float(out["score"][j]),
+                    "normalized_score": float(out["normalized_score"][j]),
+                    "n_best": [t.decode("utf-8") for t in out["n_best"][j]],
+                    "n_best_scores": [float(s) for s in out["n_best_scores"][j]],
+                    "source_tokens": src,
+                    "target_tokens": tgt,
+                    "attention": out["attention"][j][: len(tgt), : len(src)],
+                }
+        return results
+
+
+def make_translator(model, tokenizers, cfg, jit_compile: bool = False) -> Translator:
+    """The `Translator` of a run (its tokenisers and `[translate]` defaults); with
+    `jit_compile`, its decoding loop is XLA-compiled (see `Translator`).
+
+    Args:
+        model: the run's `Seq2Seq`.
+        tokenizers: `(source_tokenizer, target_tokenizer)`.
+        cfg: the run's `TranslationConfig`.
+        jit_compile: XLA-compile the decoding loop.
+
+    Example:
+        >>> translator = make_translator(*load_run("runs/de-en"))
+    """
+    return Translator(model, tokenizers[0], tokenizers[1], cfg.translate, jit_compile=jit_compile)
