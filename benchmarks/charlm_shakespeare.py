@@ -23,6 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import recording
 
+import textrnn  # noqa: F401  (selects the TensorFlow backend)
+from textrnn.charlm.train import train_charlm
+from textrnn.training.config import load_config
+
 REPO = Path(__file__).resolve().parent.parent
 RECIPE_DIR = REPO / "models" / "charlm-shakespeare"
 
@@ -53,10 +57,6 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-
-    import textrnn  # noqa: F401
-    from textrnn.charlm.train import train_charlm
-    from textrnn.training.config import load_config
 
     cfg = load_config(RECIPE_DIR / "config.toml", args.overrides)
     results = train_charlm(cfg, args.run_dir, resume=args.resume, verbose=2)

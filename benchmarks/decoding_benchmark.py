@@ -1,6 +1,6 @@
 """Decoding throughput: `textrnn.decoding` vs. a Python loop vs. `keras_hub.samplers`.
 
-One randomly initialised model (a `textrnn.char_lm.CharLM` LSTM, 1 layer, 512 units,
+One randomly initialised model (a `textrnn.charlm.model.CharLM` LSTM, 1 layer, 512 units,
 vocabulary 68; a plain Keras `LSTMCell` of the same size if `CharLM` is missing) is
 driven several ways, all wrapped in `tf.function`, all through the same one-step
 function (`CharLM.decoding_step()`, the step textrnn's generator uses):
@@ -8,7 +8,7 @@ function (`CharLM.decoding_step()`, the step textrnn's generator uses):
 - `textrnn`: `decode()` (one `tf.while_loop` in the graph);
 - `textrnn+xla`: the same with `jit_compile=True`;
 - `API` and `API+xla`: what a user of the library runs, strings in and strings out:
-  `textrnn.char_generation.CharGenerator` (`jit_compile=False` / `True`), which is also
+  `textrnn.charlm.generator.CharGenerator` (`jit_compile=False` / `True`), which is also
   what `textrnn generate [--xla]` and `textrnn export [--xla]` run; the prompt is one
   character, so the figures are decoding plus tokenisation and detokenisation;
 - `python loop`: the TF text-generation tutorial pattern, one `tf.function` call per
@@ -69,7 +69,7 @@ WIDTH = 5
 
 
 class KerasLSTMStep:
-    """Fallback when `textrnn.char_lm` is absent: embedding -> LSTMCell -> dense."""
+    """Fallback when `textrnn.charlm.model` is absent: embedding -> LSTMCell -> dense."""
 
     def __init__(self, vocab_size, units, embedding_dim):
         import keras
@@ -95,11 +95,11 @@ def build_model():
     try:
         from textrnn.charlm.model import CharLM
     except ImportError as error:
-        print(f"textrnn.char_lm unavailable ({error}); using a plain Keras LSTMCell step.")
+        print(f"textrnn.charlm.model unavailable ({error}); using a plain Keras LSTMCell step.")
         return KerasLSTMStep(VOCAB, UNITS, EMBEDDING), "keras.layers.LSTMCell"
     model = CharLM(vocab_size=VOCAB, cell="lstm", units=UNITS, embedding_dim=EMBEDDING)
     model.build()
-    return model, "textrnn.char_lm.CharLM"
+    return model, "textrnn.charlm.model.CharLM"
 
 
 # ----------------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import recording
 
+import textrnn  # noqa: F401  (selects the TensorFlow backend)
+from textrnn.sentiment.train import train_sentiment
+from textrnn.training.config import load_config
+
 
 def table(results: dict) -> str:
     rows = [
@@ -72,10 +76,6 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true")
     recording.add_shared_cpu_argument(parser)
     args = parser.parse_args(argv)
-
-    import textrnn  # noqa: F401
-    from textrnn.sentiment.train import train_sentiment
-    from textrnn.training.config import load_config
 
     recipe_dir = recording.REPO / "models" / args.recipe
     cfg = load_config(recipe_dir / "config.toml", args.overrides, task="sentiment")

@@ -29,6 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import recording
 
+import textrnn  # noqa: F401  (selects the TensorFlow backend)
+from textrnn.training.config import load_config
+from textrnn.training.runs import load_run
+from textrnn.translation.data import load_splits
+from textrnn.translation.evaluate import evaluate_translation
+from textrnn.translation.train import train_translation
+
 
 def table(results: dict) -> str:
     rows = [
@@ -68,13 +75,6 @@ def main(argv=None) -> int:
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.3, 0.6, 0.9, 1.2])
     parser.add_argument("--skip-training", action="store_true", help="score a finished run")
     args = parser.parse_args(argv)
-
-    import textrnn  # noqa: F401
-    from textrnn.training.config import load_config
-    from textrnn.training.runs import load_run
-    from textrnn.translation.data import load_splits
-    from textrnn.translation.evaluate import evaluate_translation
-    from textrnn.translation.train import train_translation
 
     recipe_dir = recording.REPO / "models" / args.recipe
     run_dir = Path(args.run_dir)

@@ -113,8 +113,8 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
     """Trains a `CharLM` from a recipe; safe to kill and `resume`.
 
     Args:
-        cfg: a `CharLMConfig` (see `textrnn.config.load_config`).
-        run_dir: the run directory (layout in `textrnn.training`).
+        cfg: a `CharLMConfig` (see `textrnn.training.config.load_config`).
+        run_dir: the run directory (layout in `textrnn.training.runs`).
         resume: continue the run in `run_dir` from its last completed epoch.
         verbose: Keras progress-bar verbosity.
 

@@ -148,7 +148,7 @@ def _where_to_put(
         for f in group:
             origin = ""
             if f.build:
-                origin = f" (built from {f.member}/ by textrnn.datasets)"
+                origin = f" (built from {f.member}/ by textrnn.data.fetching)"
             elif f.member:
                 origin = f" (archive member {f.member})"
             lines.append(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import warnings
 
-from nltk.translate import bleu_score as nltk_bleu
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
@@ -171,6 +170,8 @@ def lowercase_tokenized_bleu(hypotheses, references) -> dict:
     score = bleu.corpus_score(
         [" ".join(tokens) for tokens in hyp_tokens], [[" ".join(tokens) for tokens in ref_tokens]]
     )
+    from nltk.translate import bleu_score as nltk_bleu  # imported late: 0.5 s at import
+
     with warnings.catch_warnings():
         # NLTK warns when an n-gram order has no match; the docstring covers that case.
         warnings.simplefilter("ignore", UserWarning)
@@ -209,6 +210,8 @@ def sentence_bleu(hypothesis, reference) -> float:
     """
     hyp = _as_text(hypothesis, "hypothesis")
     ref = _as_text(reference, "reference")
+    from nltk.translate import bleu_score as nltk_bleu
+
     value = nltk_bleu.sentence_bleu(
         [_lower_tokens(ref)],
         _lower_tokens(hyp),

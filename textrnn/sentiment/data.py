@@ -362,7 +362,7 @@ def load_sentiment_splits(
     Args:
         name_or_path: `"sst2"`, `"imdb"`, or a directory holding `train.tsv`,
             `validation.tsv` (or `dev.tsv`) and optionally `test.tsv`.
-        data_dir: mirror root for registered names (see `textrnn.datasets.fetch`).
+        data_dir: mirror root for registered names (see `textrnn.data.fetching.fetch`).
         validation_fraction: share of IMDB train carved out as validation.
         seed: seed of the IMDB validation split.
         num_classes: labels must be integers in `[0, num_classes)`.
@@ -381,7 +381,7 @@ def load_sentiment_splits(
             `validation.tsv` and `dev.tsv`; `LabeledDataError` for a bad file.
         FileNotFoundError: for a path that does not exist or lacks `train.tsv` or a
             validation file (the message lists the registered names too).
-        textrnn.datasets.DatasetUnavailableError: when a registered corpus cannot be found.
+        textrnn.data.fetching.DatasetUnavailableError: when a registered corpus cannot be found.
 
     Example:
 

@@ -97,8 +97,8 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
     """Trains a `SentimentClassifier` from a recipe; safe to kill and `resume`.
 
     Args:
-        cfg: a `SentimentConfig` (see `textrnn.config.load_config`).
-        run_dir: the run directory (layout in `textrnn.training`).
+        cfg: a `SentimentConfig` (see `textrnn.training.config.load_config`).
+        run_dir: the run directory (layout in `textrnn.training.runs`).
         resume: continue the run in `run_dir` from its last completed epoch.
         verbose: Keras progress-bar verbosity.
 

@@ -34,7 +34,7 @@ model server links; the newer `Fast*` ops and `RegexSplitWithOffsets` (used by
 `BertTokenizer`) are deliberately avoided. Detokenising uses only core ops.
 
 Vocabulary files are plain UTF-8 text, one token per line, starting with the
-four special tokens of `textrnn.special_tokens` in order. WordPiece vocabularies
+four special tokens of `textrnn.text.special_tokens` in order. WordPiece vocabularies
 are learned with `tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset`
 from text pre-split by step 3, so learning and tokenising agree on word
 boundaries.

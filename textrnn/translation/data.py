@@ -257,7 +257,7 @@ def load_translation_splits(
         name_or_path: `"multi30k"`, `"spa-eng"`, or a directory of line-aligned files.
         source_language: e.g. `"de"`; the file suffix for a directory.
         target_language: e.g. `"en"`.
-        data_dir: mirror root for registered names (see `textrnn.datasets.fetch`).
+        data_dir: mirror root for registered names (see `textrnn.data.fetching.fetch`).
         seed: seed of the spa-eng split (0 is the recorded `SPA_ENG_SPLIT`); unused
             by the other corpora, whose splits are fixed files.
 

@@ -187,8 +187,8 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
     """Trains a `Seq2Seq` from a recipe; safe to kill and `resume`.
 
     Args:
-        cfg: a `TranslationConfig` (see `textrnn.config.load_config`).
-        run_dir: the run directory (layout in `textrnn.training`).
+        cfg: a `TranslationConfig` (see `textrnn.training.config.load_config`).
+        run_dir: the run directory (layout in `textrnn.training.runs`).
         resume: continue the run in `run_dir` from its last completed epoch.
         verbose: Keras progress-bar verbosity.
 
