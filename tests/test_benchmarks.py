@@ -10,9 +10,7 @@ import sys
 import pytest
 from conftest import REPO
 
-SCRIPTS = sorted(
-    p.name for p in (REPO / "benchmarks").glob("*.py") if p.name != "recording.py"
-)
+SCRIPTS = sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if p.name != "recording.py")
 
 
 def test_every_benchmark_script_is_listed():
@@ -33,6 +31,7 @@ def test_a_benchmark_prints_its_usage(script):
         text=True,
         timeout=180,
         cwd=REPO,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("usage: ")

@@ -1,4 +1,4 @@
-"""Tests for textrnn.datasets: registry, verified fetching, text reading, char splits."""
+"""Tests for textrnn.data (registry, fetching), textrnn.text.utf8 and textrnn.charlm.data."""
 
 import gzip
 import hashlib

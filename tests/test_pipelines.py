@@ -1,4 +1,4 @@
-"""Tests for textrnn.pipelines: LM windows, stream continuity, bucketing, padding."""
+"""Tests for textrnn.data.pipelines: LM windows, stream continuity, bucketing, padding."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""Tests for textrnn.sentiment_data: strict TSV/JSONL readers and the sentiment splits."""
+"""Tests for textrnn.sentiment.data: strict TSV/JSONL readers and the sentiment splits."""
 
 import gzip
 import json

@@ -1,4 +1,4 @@
-"""Tests for textrnn.subword_tokenizer: word and WordPiece tokenisers in TF graphs."""
+"""Tests for textrnn.text.word_tokenizer and wordpiece_tokenizer: tokenisers in TF graphs."""
 
 import json
 import pathlib

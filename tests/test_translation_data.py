@@ -1,4 +1,4 @@
-"""Tests for textrnn.translation_data: strict parallel readers and the translation splits."""
+"""Tests for textrnn.translation.data: strict parallel readers and the translation splits."""
 
 import gzip
 import pathlib

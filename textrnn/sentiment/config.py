@@ -39,7 +39,7 @@ class SentimentDataConfig:
     num_buckets: int = 8  # length buckets for batching; 0 pads every batch to its longest
     validation_fraction: float = 0.1  # IMDB: share of train held out for validation
     split_seed: int = 0  # IMDB: seed of the validation split
-    validation_split: str = "random"  # IMDB: "random" or "movie_blocks" (sentiment_data)
+    validation_split: str = "random"  # IMDB: "random" or "movie_blocks" (sentiment.data)
     label_names: tuple[str, ...] = ("negative", "positive")
 
 
