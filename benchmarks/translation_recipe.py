@@ -41,10 +41,10 @@ def table(results: dict) -> str:
     rows = [
         (
             "| label | attention | cell | encoder | decoder | params | train time (min) "
-            "| target tokens/s | epochs | validation BLEU (greedy) | test sacreBLEU greedy "
+            "| target tokens/s | epochs | test pairs | validation BLEU (greedy) | test sacreBLEU greedy "
             "| test sacreBLEU beam | test chrF beam | test lowercased tokenised BLEU beam | alpha |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         m = r["config"]["model"]
@@ -57,7 +57,7 @@ def table(results: dict) -> str:
         rows.append(
             f"| {label} | {attention} | {m['cell']} | {enc} | {dec} | {r['parameters']:,} "
             f"| {r['train_seconds'] / 60:.1f}{recording.time_mark(r)} | {r['train_tokens_per_second']:,.0f} | {r['epochs']} "
-            f"| {r['validation']['bleu']:.2f} | {g['bleu']:.2f} | **{b['bleu']:.2f}** "
+            f"| {g['sentences']:,} | {r['validation']['bleu']:.2f} | {g['bleu']:.2f} | **{b['bleu']:.2f}** "
             f"| {b['chrf']:.2f} | **{b['lowercase_tokenized_bleu']:.2f}** | {r['alpha']} |"
         )
     return "\n".join(rows)

@@ -15,7 +15,7 @@ from textrnn.translation.data import (
     read_lines,
     read_parallel_files,
     read_tab_pairs,
-    split_grouped_by_source,
+    split_by_connected_pairs,
 )
 
 TINY = pathlib.Path(__file__).resolve().parents[1] / "data" / "samples" / "tiny_parallel"
@@ -118,30 +118,63 @@ def test_tab_pairs_reads_english_spanish(tmp_path):
 
 
 def _toy_pairs():
-    # 40 English sentences; sentence i has (i % 3) + 1 Spanish translations.
+    # 40 English sentences; sentence i has (i % 3) + 1 Spanish translations, and every
+    # fifth English sentence shares its first translation with the next one (a chain
+    # through the target side: e0 - s0.0 - e1 is one group).
     rows = [(f"e{i}", f"s{i}.{k}") for i in range(40) for k in range(i % 3 + 1)]
+    rows += [(f"e{i + 1}", f"s{i}.0") for i in range(0, 40, 5)]
     return ParallelTexts(tuple(r[0] for r in rows), tuple(r[1] for r in rows))
 
 
-def test_grouped_split_keeps_groups_together_and_file_order():
+def _no_sentence_in_two_splits(splits):
+    for side in ("sources", "targets"):
+        seen = {name: set(getattr(part, side)) for name, part in splits.items()}
+        names = list(seen)
+        for a in range(len(names)):
+            for b in range(a + 1, len(names)):
+                assert not seen[names[a]] & seen[names[b]], (side, names[a], names[b])
+
+
+def test_connected_split_keeps_groups_together_and_file_order():
     pairs = _toy_pairs()
-    splits = split_grouped_by_source(pairs, seed=5)
-    groups = {name: set(part.sources) for name, part in splits.items()}
-    assert [len(groups[n]) for n in ("train", "validation", "test")] == [32, 4, 4]
-    assert not (groups["train"] & groups["test"] or groups["train"] & groups["validation"])
-    assert not groups["validation"] & groups["test"]
-    order = list(dict.fromkeys(pairs.sources))
-    permuted = [order[i] for i in np.random.default_rng(5).permutation(40)]
-    assert groups["test"] == set(permuted[:4]) and groups["validation"] == set(permuted[4:8])
+    splits = split_by_connected_pairs(pairs, seed=5)
+    _no_sentence_in_two_splits(splits)
+    _no_sentence_in_two_splits({k: v.swapped() for k, v in splits.items()})
+    # 40 English sentences, 8 of them chained to the next one: 32 groups.
+    groups = [[f"e{i}"] if i % 5 else [f"e{i}", f"e{i + 1}"] for i in range(40) if i % 5 != 1]
+    assert len(groups) == 32
+    permuted = [groups[i] for i in np.random.default_rng(5).permutation(32)]
+    expected = {
+        "test": permuted[:3],
+        "validation": permuted[3:6],
+        "train": permuted[6:],
+    }  # round(0.1 * 32) = 3 groups each
+    for name, part in splits.items():
+        assert set(part.sources) == {e for group in expected[name] for e in group}
     everything = list(zip(pairs.sources, pairs.targets))
     for part in splits.values():
         kept = list(zip(part.sources, part.targets))
         assert kept == [p for p in everything if p[0] in set(part.sources)]  # file order
     assert sum(len(p) for p in splits.values()) == len(pairs)
-    assert split_grouped_by_source(pairs, seed=5) == splits
-    assert split_grouped_by_source(pairs, seed=6)["test"] != splits["test"]
+    assert split_by_connected_pairs(pairs, seed=5) == splits
+    assert split_by_connected_pairs(pairs, seed=6)["test"] != splits["test"]
     with pytest.raises(ValueError, match="non-empty parts"):
-        split_grouped_by_source(pairs, test_fraction=0.5, validation_fraction=0.5)
+        split_by_connected_pairs(pairs, test_fraction=0.5, validation_fraction=0.5)
+
+
+def test_grouping_by_the_source_alone_would_leak_through_a_shared_target():
+    # The flat split grouped by English only: "Leave." and "Go." share the translation
+    # "Vete.", so es->en could test on a source it trained on. Connected, they stay together.
+    pairs = ParallelTexts(
+        ("Go.", "Leave.", "Hi.", "Run.", "Stop!"), ("Vete.", "Vete.", "Hola.", "Corre.", "Para.")
+    )
+    for seed in range(20):
+        splits = split_by_connected_pairs(
+            pairs, seed=seed, test_fraction=0.25, validation_fraction=0.25
+        )
+        _no_sentence_in_two_splits(splits)
+        together = [name for name, part in splits.items() if "Go." in part.sources]
+        assert "Leave." in splits[together[0]].sources
 
 
 # -- directories and the tiny sample ----------------------------------------
@@ -216,14 +249,13 @@ def spa_eng():
 
 
 @pytest.mark.corpus
-def test_spa_eng_split_is_grouped_by_english_and_recorded(spa_eng):
+def test_spa_eng_split_shares_no_sentence_and_is_recorded(spa_eng):
     sizes = {k: len(v) for k, v in spa_eng.items()}
     assert sizes == SPA_ENG_SPLIT["expected_counts"]
     assert sum(sizes.values()) == 118964
+    _no_sentence_in_two_splits(spa_eng)  # no English and no Spanish string in two splits
     english = {k: set(v.sources) for k, v in spa_eng.items()}
-    assert not english["train"] & english["validation"]
-    assert not english["train"] & english["test"] and not english["validation"] & english["test"]
-    assert [len(english[k]) for k in ("train", "validation", "test")] == [82324, 10290, 10290]
+    assert [len(english[k]) for k in ("train", "validation", "test")] == [82322, 10260, 10322]
     assert spa_eng["train"].sources[0] == "Go." and spa_eng["train"].targets[0] == "Ve."
 
 

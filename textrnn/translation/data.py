@@ -6,11 +6,12 @@
   `raw/val.*.gz` (1,014), test = `raw/test_2016_flickr.*.gz` (1,000). See
   `data/multi30k.md`.
 - `"spa-eng"` (en<->es): `spa.txt` has no official split; the project's is
-  `SPA_ENG_SPLIT`: pairs are grouped by their exact English sentence, the distinct
-  English sentences (in order of first appearance) are shuffled with
-  `np.random.default_rng(seed)`, the first 10% of them go to test, the next 10% to
-  validation and the rest to train; each split keeps file order. No English sentence is
-  in two splits. See `data/spa-eng.md`.
+  `SPA_ENG_SPLIT`: pairs that share their English or their Spanish sentence are
+  connected, and the connected groups (in order of their first pair) are shuffled with
+  `np.random.default_rng(seed)`; the first 10% of them go to test, the next 10% to
+  validation and the rest to train; each split keeps file order. No English and no
+  Spanish sentence is in two splits, so neither direction's sources nor its references
+  leak. See `data/spa-eng.md`.
 - a directory: `train.<lang>`, a validation pair (`validation.`, `valid.`, `val.` or
   `dev.<lang>`) and optionally `test.<lang>`, plain or `.gz`, line i of one side
   translating line i of the other.
@@ -38,16 +39,18 @@ MULTI30K_STEMS = {"train": "train", "validation": "val", "test": "test_2016_flic
 SPA_ENG_LANGUAGES = ("en", "es")
 VALIDATION_STEMS = ("validation", "valid", "val", "dev")
 
-# The recorded spa-eng split (see `split_grouped_by_source`). spa.txt (sha256 6ec60e21...)
-# has 102,904 distinct English sentences: round(0.1 * 102,904) = 10,290 of them go to test,
-# 10,290 to validation, 82,324 to train, giving the pair counts in `expected_counts`.
+# The recorded spa-eng split (see `split_by_connected_pairs`). spa.txt (sha256 6ec60e21...)
+# has 118,964 pairs in 97,780 groups connected by a shared English or Spanish sentence:
+# round(0.1 * 97,780) = 9,778 groups go to test, 9,778 to validation, 78,224 to train,
+# giving the pair counts in `expected_counts`. (Until 2026-12-01 pairs were grouped by the
+# English sentence alone, which left 7.2% of the es->en test sources in training.)
 SPA_ENG_SPLIT = types.MappingProxyType(
     {
         "seed": 0,
         "test_fraction": 0.1,
         "validation_fraction": 0.1,
-        "group_by": "exact English sentence: none is in two splits",
-        "expected_counts": {"train": 95_192, "validation": 11_887, "test": 11_885},
+        "group_by": "connected pairs: no English and no Spanish sentence is in two splits",
+        "expected_counts": {"train": 95_218, "validation": 11_847, "test": 11_899},
     }
 )
 
@@ -199,19 +202,22 @@ def read_tab_pairs(path: str | os.PathLike) -> ParallelTexts:
     return ParallelTexts(tuple(firsts), tuple(seconds))
 
 
-def split_grouped_by_source(
+def split_by_connected_pairs(
     pairs: ParallelTexts,
     *,
     seed: int = 0,
     test_fraction: float = 0.1,
     validation_fraction: float = 0.1,
 ) -> dict[str, ParallelTexts]:
-    """Splits pairs so that no source sentence is in two splits (the `SPA_ENG_SPLIT` rule).
+    """Splits pairs so that no source and no target sentence is in two splits (the
+    `SPA_ENG_SPLIT` rule), whichever side is translated into which.
 
-    The distinct source sentences, in order of first appearance, are permuted with
-    `np.random.default_rng(seed)`; the first `round(test_fraction * groups)` go to test,
-    the next `round(validation_fraction * groups)` to validation, the rest to train.
-    Every split keeps the pairs' original order.
+    Two pairs are connected when they share their source or their target sentence; a
+    group is a connected component (e.g. "Go." -> "Ve." and "Go." -> "Vete." and "Leave."
+    -> "Vete." are one group). The groups, in order of their first pair, are permuted
+    with `np.random.default_rng(seed)`; the first `round(test_fraction * groups)` go to
+    test, the next `round(validation_fraction * groups)` to validation, the rest to
+    train. Every split keeps the pairs' original order.
 
     Returns:
         `{"train", "validation", "test"}` -> `ParallelTexts`.
@@ -219,13 +225,22 @@ def split_grouped_by_source(
     Raises:
         ValueError: if a fraction is not in (0, 1), they sum to 1 or more, or a split
             would be empty.
+
+    Example:
+        >>> pairs = ParallelTexts(
+        ...     ("Go.", "Go.", "Leave.", "Hi.", "Run."), ("Ve.", "Vete.", "Vete.", "Hola.", "Corre.")
+        ... )
+        >>> splits = split_by_connected_pairs(pairs, test_fraction=0.3, validation_fraction=0.3)
+        >>> {name: part.sources for name, part in splits.items()}
+        {'train': ('Hi.',), 'validation': ('Go.', 'Go.', 'Leave.'), 'test': ('Run.',)}
     """
-    groups = list(dict.fromkeys(pairs.sources))  # first-appearance order, not hash order
+    group_of = _connected_groups(pairs)
+    groups = list(dict.fromkeys(group_of))  # first-appearance order, not hash order
     n_test, n_val = round(test_fraction * len(groups)), round(validation_fraction * len(groups))
     sizes_ok = 0 < n_test and 0 < n_val and n_test + n_val < len(groups)
     if not (0 < test_fraction < 1 and 0 < validation_fraction < 1 and sizes_ok):
         raise ValueError(
-            f"Cannot split {len(groups)} distinct source sentences into non-empty parts. "
+            f"Cannot split {len(groups)} groups of connected pairs into non-empty parts. "
             f"Received: test_fraction={test_fraction}, validation_fraction={validation_fraction}"
         )
     shuffled = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
@@ -234,11 +249,31 @@ def split_grouped_by_source(
     split_of.update(dict.fromkeys(shuffled[:n_test], "test"))
     out = {}
     for split in ("train", "validation", "test"):
-        keep = [i for i, s in enumerate(pairs.sources) if split_of[s] == split]
+        keep = [i for i, g in enumerate(group_of) if split_of[g] == split]
         out[split] = ParallelTexts(
             tuple(pairs.sources[i] for i in keep), tuple(pairs.targets[i] for i in keep)
         )
     return out
+
+
+def _connected_groups(pairs: ParallelTexts) -> list[int]:
+    """For each pair, the index of the first pair of its connected component (pairs are
+    connected through a shared source or a shared target sentence): union-find."""
+    parent = list(range(len(pairs)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_pair = {}
+    for i, sentences in enumerate(zip(pairs.sources, pairs.targets)):
+        for side, sentence in enumerate(sentences):
+            a, b = root(i), root(first_pair.setdefault((side, sentence), i))
+            if a != b:
+                parent[max(a, b)] = min(a, b)  # the root is always the group's first pair
+    return [root(i) for i in range(len(pairs))]
 
 
 def load_translation_splits(
@@ -293,7 +328,7 @@ def load_translation_splits(
         _check_languages(key, pair, SPA_ENG_LANGUAGES)
         english_spanish = read_tab_pairs(fetch("spa-eng", data_dir) / "spa.txt")
         fractions = {k: SPA_ENG_SPLIT[k] for k in ("test_fraction", "validation_fraction")}
-        splits = split_grouped_by_source(english_spanish, seed=seed, **fractions)
+        splits = split_by_connected_pairs(english_spanish, seed=seed, **fractions)
         return {k: v.swapped() if source_language == "es" else v for k, v in splits.items()}
     if key in DATASETS:
         raise ValueError(
