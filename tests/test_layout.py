@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "textrnn"
 # lower shared package never imports a higher one. Tasks never import each other.
 SHARED = ("text", "data", "layers", "decoding", "metrics", "training", "export")
 TASKS = ("charlm", "sentiment", "translation")
-TOP = ("cli", "quickstart", "diagnostics")
+TOP = ("cli", "quickstart", "diagnostics", "serving")
 
 
 def module_name(path: pathlib.Path, package: pathlib.Path) -> str:
