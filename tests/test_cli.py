@@ -100,3 +100,22 @@ def test_missing_run_dir_and_bad_override(tmp_path, capsys):
         == 2
     )
     assert "Unknown key" in capsys.readouterr().err
+
+
+def test_redirected_training_log_has_one_plain_line_per_epoch(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import TINY_OVERRIDES
+
+    args = [sys.executable, "-m", "textrnn.cli", "train", "charlm", "--run-dir", str(tmp_path)]
+    args += ["--recipe", str(REPO / "models/charlm-shakespeare/config.toml")]
+    for override in TINY_OVERRIDES:
+        args += ["--set", override]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\r" not in done.stdout and "\x1b" not in done.stdout
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    assert epochs == ["Epoch 1/2", "Epoch 2/2"]
+    progress = [line for line in done.stdout.splitlines() if line.startswith("3/3 - ")]
+    assert len(progress) == 2 and all("val_loss:" in line for line in progress)

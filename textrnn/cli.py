@@ -91,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress output (default: a progress bar on a terminal, one plain line "
+        "per epoch when the output is redirected)",
+    )
 
     p = sub.add_parser("evaluate", help="the run's figures on a split")
     p.add_argument("--run-dir", required=True)
@@ -194,10 +199,18 @@ def _cmd_quickstart(args):
     run_quickstart(minutes=args.minutes, run_dir=args.run_dir)
 
 
+def _progress_verbosity(quiet: bool) -> int:
+    """Keras verbosity: 0 when quiet; the live bar (1) only on a terminal, since it draws
+    with carriage returns and colour codes; otherwise one plain line per epoch (2)."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
+
+
 def _cmd_train(args):
     cfg = load_config(args.recipe, args.overrides, task=args.task)
     train = task_registry.get_task(args.task).train
-    results = train(cfg, args.run_dir, resume=args.resume, verbose=0 if args.quiet else 1)
+    results = train(cfg, args.run_dir, resume=args.resume, verbose=_progress_verbosity(args.quiet))
     print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
 
 
