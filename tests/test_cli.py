@@ -29,6 +29,16 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     )
     figures = json.loads(report.read_text())
     assert figures["val_loss_windows"] > 0 and figures["val_bpc_sequential"] > 0
+    # What training wrote (2,000 windows, seed 0) is what evaluate says with its defaults;
+    # the sequential figures do not depend on the window count.
+    trained = json.loads((tiny_run / "results.json").read_text())
+    sequential = ("val_loss_sequential", "val_bpc_sequential", "val_perplexity_sequential")
+    assert {k: figures[k] for k in sequential} == {k: trained[k] for k in sequential}
+    assert main(["evaluate", "--run-dir", str(tiny_run), "--output", str(report)]) == 0
+    figures = json.loads(report.read_text())
+    assert {k: figures[k] for k in trained if k.startswith("val_") or k == "window_protocol"} == {
+        k: v for k, v in trained.items() if k.startswith("val_") or k == "window_protocol"
+    }
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "saved_model.pb").exists()
     assert (

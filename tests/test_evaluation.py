@@ -22,7 +22,11 @@ def test_window_loss_equals_brute_force():
     ids = np.random.default_rng(0).integers(4, 9, 200).astype("int32")
     got = lm_evaluation.window_loss(model, ids, seq_len=10, num_windows=7, seed=3, batch_size=3)
     nll = []
-    for o in lm_evaluation.window_offsets(ids.size, 10, 7, seed=3):
+    # The protocol's windows, written out: starts drawn uniformly from [0, 200 - 10 - 1)
+    # by numpy's default generator with the seed (not by the code under test).
+    offsets = np.random.default_rng(3).integers(0, 200 - 10 - 1, size=7)
+    assert offsets.tolist() == lm_evaluation.window_offsets(ids.size, 10, 7, seed=3).tolist()
+    for o in offsets:
         logits = model(ids[None, o : o + 10]).numpy()[0]
         nll.extend(-_log_softmax(logits)[np.arange(10), ids[o + 1 : o + 11]])
     np.testing.assert_allclose(got, np.mean(nll), rtol=1e-5)

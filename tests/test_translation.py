@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TINY_PARALLEL
+from sacrebleu.metrics import BLEU, CHRF
 
 from textrnn.cli import main
 from textrnn.training.config import load_config
@@ -122,6 +123,13 @@ def test_evaluate_translation_scores_against_raw_references(loaded):
     assert figures["bleu_signature"].startswith("nrefs:1|case:mixed")
     assert 0 <= figures["bleu"] <= 100 and 0 <= figures["chrf"] <= 100
     assert abs(figures["lowercase_tokenized_bleu"] - figures["lowercase_tokenized_bleu_nltk"]) < 0.5
+    # The references are the test file's lines exactly as written (cased, detokenised):
+    # sacreBLEU on them, computed here, gives the reported figures; the tiny model's BLEU
+    # may be 0 either way, its chrF is not.
+    references = (TINY_PARALLEL / "test.en").read_text(encoding="utf-8").splitlines()
+    assert figures["chrf"] > 0
+    assert figures["chrf"] == round(CHRF().corpus_score(hypotheses, [references]).score, 2)
+    assert figures["bleu"] == round(BLEU().corpus_score(hypotheses, [references]).score, 2)
     with pytest.raises(ValueError, match="Unknown split"):
         evaluate_translation(*loaded, split="dev")
 
