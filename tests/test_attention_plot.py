@@ -123,3 +123,26 @@ def test_importing_the_module_does_not_import_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "imported"
+
+
+def test_a_long_title_is_wrapped_to_the_figure_width(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from textrnn.diagnostics.attention_plot import _TITLE_POINTS, _fit_title
+
+    hypothesis = "A man in a blue shirt is standing on a ladder cleaning windows " * 8
+    for width in (4.0, 6.5):
+        title = _fit_title(hypothesis, width)
+        assert 1 < len(title.splitlines()) <= 3 and title.endswith("…")
+        figure = Figure(figsize=(width, 3.0))
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        text = axes.set_title(title, fontsize=_TITLE_POINTS)
+        figure.canvas.draw()
+        extent = text.get_window_extent()
+        assert extent.x0 >= 0 and extent.x1 <= figure.bbox.width  # inside the image
+    assert _fit_title("A dog runs.", 4.0) == "A dog runs."
+    path = plot_attention(np.eye(3), ["a", "b", "c"], ["x", "y", "z"], tmp_path / "t.png",
+                          title=hypothesis)  # fmt: skip
+    assert path.read_bytes()[:4] == b"\x89PNG"

@@ -55,6 +55,28 @@ def test_generate_reads_prompts_from_stdin(tiny_run, capsys, monkeypatch):
     assert _generate(tiny_run, "--length", "3", "--strategy", "greedy") == 0
     out = capsys.readouterr().out
     assert "one" in out and "two" in out
+    # Blank lines at the end of the input are not prompts.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"one\ntwo\n\n \n")))
+    assert _generate(tiny_run, "--length", "3", "--strategy", "greedy") == 0
+    assert capsys.readouterr().out == out
+
+
+def test_a_prompt_argument_that_is_not_utf8_names_the_byte(tiny_run, capsys):
+    import os
+
+    prompt = os.fsdecode(b"ab\xff")  # what Python makes of such an argv entry
+    assert _generate(tiny_run, "--prompt", "ok", "--prompt", prompt, "--length", "3") == 2
+    err = capsys.readouterr().err
+    assert "argument 2 is not valid UTF-8: byte b'\\xff' at offset 2" in err
+    assert "\\udcff" not in err
+
+
+def test_warnings_print_as_one_line_without_source(tiny_run, capsys):
+    # A character outside the vocabulary warns (the documented behaviour).
+    assert _generate(tiny_run, "--prompt", "☃", "--length", "3", "--strategy", "greedy") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("textrnn: warning: ")
+    assert "warnings.warn" not in err[0]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 
 import textrnn  # noqa: F401  (registers every task; selects the TensorFlow backend)
 from textrnn.charlm.config import GenerateConfig
@@ -159,9 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_texts(texts, what="text"):
-    """The texts given on the command line, or one per line from stdin."""
+    """The texts given on the command line, or one per line from stdin (blank lines at
+    the end of the input are not texts).
+
+    Raises:
+        ValueError: an argument or standard input is not valid UTF-8 (naming the byte
+            offset), or no text is given.
+    """
     if texts and texts != ["-"]:
-        return texts
+        return [_argument_text(text, i, what) for i, text in enumerate(texts)]
     data = sys.stdin.buffer.read()
     try:
         lines = data.decode("utf-8").splitlines()
@@ -170,9 +178,29 @@ def _read_texts(texts, what="text"):
             f"Standard input is not valid UTF-8: byte {data[e.start : e.start + 1]!r} at "
             f"offset {e.start}."
         ) from None
+    while lines and not lines[-1].strip():
+        lines.pop()
     if not lines:
         raise ValueError(f"No {what} given (use the option or one per line on stdin).")
     return lines
+
+
+def _argument_text(text: str, index: int, what: str) -> str:
+    """A command-line argument as text; Python decodes undecodable argument bytes to
+    lone surrogates (U+DC80-U+DCFF), which are reported here like bad bytes on stdin."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        data = os.fsencode(text)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"The {what} given as argument {index + 1} is not valid UTF-8: byte "
+                f"{data[e.start : e.start + 1]!r} at offset {e.start}."
+            ) from None
+        raise ValueError(f"The {what} given as argument {index + 1} is not valid text.") from None
 
 
 def _task_name(cfg) -> str:
@@ -312,6 +340,8 @@ def _cmd_translate(args):
         if len(texts) > 1:
             print(f"----- {i + 1}: {text}")
         if options["strategy"] == "beam" and options["n_best"] > 1:
+            # The score beam search ranks by: log-probability with the length penalty.
+            print(f"rank\tscore (log-prob, length penalty alpha={options['alpha']:g})\ttranslation")
             for rank, (hyp, score) in enumerate(zip(result["n_best"], result["n_best_scores"])):
                 print(f"{rank + 1}\t{score:.3f}\t{hyp}")
         else:
@@ -347,15 +377,27 @@ COMMANDS = {
 }
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings on the command line: one line, without the source line Python adds."""
+    print(f"textrnn: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv=None) -> int:
     """Entry point of the `textrnn` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
-
-    try:
-        COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, UnicodeDecodeError) as e:
-        print(f"textrnn {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # restores Python's own display when main returns
+        warnings.showwarning = _show_warning
+        try:
+            COMMANDS[args.command](args)
+        except (
+            ValueError,
+            FileNotFoundError,
+            FileExistsError,
+            RuntimeError,
+            UnicodeDecodeError,
+        ) as e:
+            print(f"textrnn {args.command}: error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

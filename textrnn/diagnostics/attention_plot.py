@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import pathlib
+import textwrap
 
 import numpy as np
 
@@ -73,6 +74,22 @@ def _font_size(count):
     return 10 if count <= 30 else 8
 
 
+_TITLE_POINTS = 10
+_TITLE_LINES = 3
+
+
+def _fit_title(title, width_inches: float) -> str:
+    """The title wrapped to the figure's width (at most three lines, then an ellipsis),
+    so a long hypothesis does not run off the image."""
+    # An average character of a 10-point sans-serif font is about 0.55 em wide.
+    per_line = max(20, int(width_inches * 72 / (_TITLE_POINTS * 0.55)))
+    lines = textwrap.wrap(str(title), per_line) or [""]
+    if len(lines) > _TITLE_LINES:
+        lines = lines[:_TITLE_LINES]
+        lines[-1] = lines[-1][: per_line - 1].rstrip() + "…"
+    return "\n".join(lines)
+
+
 def plot_attention(weights, source_tokens, target_tokens, path, *, title=None) -> pathlib.Path:
     """Writes a PNG heatmap of a translator's attention weights.
 
@@ -130,7 +147,7 @@ def plot_attention(weights, source_tokens, target_tokens, path, *, title=None) -
     axes.set_ylabel("target")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02)
     if title is not None:
-        axes.set_title(str(title))
+        axes.set_title(_fit_title(title, width), fontsize=_TITLE_POINTS)
     return _save(figure, path)
 
 
@@ -181,7 +198,7 @@ def plot_token_weights(tokens, weights, path, *, title=None) -> pathlib.Path:
     axes.set_xlim(-0.5, len(labels) - 0.5)
     axes.set_ylabel("weight")
     if title is not None:
-        axes.set_title(str(title))
+        axes.set_title(_fit_title(title, figure.get_figwidth()), fontsize=_TITLE_POINTS)
     return _save(figure, path)
 
 
