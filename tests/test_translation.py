@@ -266,3 +266,17 @@ def test_xla_translator_matches_the_plain_one_and_exports(loaded, translator, tm
     served = _load_in_bare_process(tmp_path / "export", sources, tmp_path)
     beam = fast.run_strategy(sources, "beam", beam_width=3, n_best=2, alpha=0.6, max_length=30)
     assert served["n_best"] == [[t.decode() for t in row] for row in beam["n_best"].numpy()]
+
+
+def test_learning_the_vocabularies_says_what_it_does_and_how_long_it_took():
+    from textrnn.translation.data import load_splits
+    from textrnn.translation.train import learn_tokenizers
+
+    cfg = load_config(None, [f"data.dataset='{TINY_PARALLEL}'"], task="translate")
+    messages = []
+    tokenizers = learn_tokenizers(cfg.data, load_splits(cfg)["train"], log=messages.append)
+    assert messages[0] == "Learning the de WordPiece vocabulary (8,000 pieces) from 80 sentences..."
+    assert messages[2] == "Learning the en WordPiece vocabulary (8,000 pieces) from 80 sentences..."
+    for message, tokenizer in zip(messages[1::2], tokenizers, strict=True):
+        assert message.startswith(f"  {tokenizer.vocabulary_size():,} pieces in ")
+        assert message.endswith(" s")

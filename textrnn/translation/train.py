@@ -15,6 +15,7 @@ Sources carry no special tokens; targets are `<s> pieces` in and `pieces </s>` o
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -97,13 +98,32 @@ class ValidationBleu(keras.callbacks.Callback):
             logs["val_chrf"] = scores["chrf"]
 
 
-def learn_tokenizers(data: TranslationDataConfig, train):
-    """Source and target WordPiece tokenisers learned from the training split."""
+def learn_tokenizers(data: TranslationDataConfig, train, log=None):
+    """Source and target WordPiece tokenisers learned from the training split.
+
+    Args:
+        data: the recipe's `[data]` section.
+        train: the training pairs.
+        log: optional `log(message)`, told when each vocabulary starts and how long it
+            took (learning one takes about a minute on the larger corpora).
+    """
     common = {"lowercase": data.lowercase, "split_punctuation": False}
-    return (
-        WordPieceTokenizer.learn(train.sources, data.source_vocab_size, **common),
-        WordPieceTokenizer.learn(train.targets, data.target_vocab_size, **common),
-    )
+    tokenizers = []
+    for side, texts, size in (
+        (data.source_language, train.sources, data.source_vocab_size),
+        (data.target_language, train.targets, data.target_vocab_size),
+    ):
+        start = time.monotonic()
+        if log:
+            log(
+                f"Learning the {side} WordPiece vocabulary ({size:,} pieces) from {len(texts):,} sentences..."
+            )
+        tokenizers.append(WordPieceTokenizer.learn(texts, size, **common))
+        if log:
+            log(
+                f"  {tokenizers[-1].vocabulary_size():,} pieces in {time.monotonic() - start:.0f} s"
+            )
+    return tuple(tokenizers)
 
 
 def encode_pairs(tokenizers, pairs, max_source_length, max_target_length):
@@ -209,7 +229,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
     if resume and all(p.exists() for p in paths):
         tokenizers = tuple(load_tokenizer(p) for p in paths)
     else:
-        tokenizers = learn_tokenizers(data, splits["train"])
+        tokenizers = learn_tokenizers(data, splits["train"], log=print if verbose else None)
         for tok, path in zip(tokenizers, paths):
             tok.save(path)
 
