@@ -15,6 +15,9 @@ The package's folders follow its layers: shared machinery in `text`, `data`, `la
 (`charlm`, `sentiment`, `translation`, each with `config`, `data`, `model`, `train`,
 `evaluate`, its generator / predictor / translator and `export`); and the command line,
 the quickstart and `diagnostics` on top of the tasks.
+
+Imported by the `textrnn` command (and only then), it also filters TensorFlow's native
+log noise out of stderr (`textrnn.native_logs`; `--verbose` keeps it).
 """
 
 import os as _os
@@ -24,6 +27,13 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+# The command line filters TensorFlow's native log noise out of stderr; it has to start
+# before TensorFlow loads, so it starts here (see `textrnn.native_logs`).
+from textrnn import native_logs as _native_logs
+
+if _native_logs.launched_as_command():
+    _native_logs.filter_native_logs()
 
 # Importing a task package registers it with the task registry and registers its Keras
 # classes; the order is the order of `textrnn train --help`.

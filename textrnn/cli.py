@@ -66,14 +66,24 @@ def _add_texts_arg(p, name="--text", what="text"):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textrnn", description=__doc__.split("\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow's native (C++) log lines, which are filtered out by default",
+    )
+    parser = argparse.ArgumentParser(
+        prog="textrnn", description=__doc__.split("\n")[0], parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("quickstart", help="offline demo on text that ships with Python")
+    p = sub.add_parser(
+        "quickstart", parents=[common], help="offline demo on text that ships with Python"
+    )
     p.add_argument("--minutes", type=float, default=1.0, help="training time budget")
     p.add_argument("--run-dir", default=None, help="where to keep the run (default: a temp dir)")
 
-    p = sub.add_parser("train", help="train a model from a recipe")
+    p = sub.add_parser("train", parents=[common], help="train a model from a recipe")
     p.add_argument(
         "task",
         choices=task_registry.task_names(),
@@ -100,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per epoch when the output is redirected)",
     )
 
-    p = sub.add_parser("evaluate", help="the run's figures on a split")
+    p = sub.add_parser("evaluate", parents=[common], help="the run's figures on a split")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--split", default=None, help="sentiment / translation: the split to score")
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=float, default=None, help="translation: GNMT alpha")
     _add_strategy_args(p)
 
-    p = sub.add_parser("generate", help="character LM: continue a prompt")
+    p = sub.add_parser("generate", parents=[common], help="character LM: continue a prompt")
     p.add_argument("--run-dir", required=True)
     _add_texts_arg(p, "--prompt", "prompt text")
     p.add_argument("--length", type=int, default=None, help="characters to generate")
@@ -128,17 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_strategy_args(p)
 
-    p = sub.add_parser("predict", help="sentiment: label and probabilities of texts")
+    p = sub.add_parser(
+        "predict", parents=[common], help="sentiment: label and probabilities of texts"
+    )
     p.add_argument("--run-dir", required=True)
     _add_texts_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    p = sub.add_parser("explain", help="sentiment: which tokens an attention model attended to")
+    p = sub.add_parser(
+        "explain", parents=[common], help="sentiment: which tokens an attention model attended to"
+    )
     p.add_argument("--run-dir", required=True)
     _add_texts_arg(p)
     p.add_argument("--plot", default=None, help="also draw the weights of the first text (PNG)")
 
-    p = sub.add_parser("translate", help="translation: translate sentences")
+    p = sub.add_parser("translate", parents=[common], help="translation: translate sentences")
     p.add_argument("--run-dir", required=True)
     _add_texts_arg(p, what="source sentence")
     _add_strategy_args(p)
@@ -147,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=None, help="cap on generated tokens")
     p.add_argument("--attention-plot", default=None, help="heatmap of the first sentence (PNG)")
 
-    p = sub.add_parser("export", help="write a SavedModel (strings in, strings out)")
+    p = sub.add_parser(
+        "export", parents=[common], help="write a SavedModel (strings in, strings out)"
+    )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--beam-width", type=int, default=5, help="character LM: beam signature")
