@@ -1,6 +1,7 @@
 """The quiet command line: TensorFlow's native log noise is filtered out of stderr, and
 nothing else is."""
 
+import re
 import subprocess
 import sys
 
@@ -79,10 +80,11 @@ def test_a_command_prints_no_native_noise_and_verbose_shows_it():
     quiet = _evaluate("--num-windows", "8")
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert b"val_loss_windows" in quiet.stdout
-    assert quiet.stderr == b""
+    native = re.compile(rb"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+    assert not [line for line in quiet.stderr.splitlines() if native.match(line)]
     verbose = _evaluate("--num-windows", "8", "--verbose")
     assert verbose.returncode == 0
-    assert b"absl::InitializeLog" in verbose.stderr or b"] " in verbose.stderr
+    assert [line for line in verbose.stderr.splitlines(keepends=True) if is_noise(line)]
     assert verbose.stdout == quiet.stdout
 
 
