@@ -39,6 +39,10 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     assert {k: figures[k] for k in trained if k.startswith("val_") or k == "window_protocol"} == {
         k: v for k, v in trained.items() if k.startswith("val_") or k == "window_protocol"
     }
+    summary = capsys.readouterr().out  # two lines for a person; --json for every figure
+    assert summary.startswith(f"{figures['dataset']} validation: ") and summary.count("\n") == 2
+    assert main(["evaluate", "--run-dir", str(tiny_run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == figures
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
     assert (tmp_path / "exp" / "saved_model.pb").exists()
     assert (
@@ -151,3 +155,10 @@ def test_redirected_training_log_has_one_plain_line_per_epoch(tmp_path):
     assert epochs == ["Epoch 1/2", "Epoch 2/2"]
     progress = [line for line in done.stdout.splitlines() if line.startswith("3/3 - ")]
     assert len(progress) == 2 and all("val_loss:" in line for line in progress)
+    # Then a short summary, not the whole results JSON, which stays in the run directory.
+    results = json.loads((tmp_path / "results.json").read_text())
+    summary = done.stdout.splitlines()[-4:]
+    assert summary[0].startswith(f"validation: {results['val_loss_windows']:.4f} nats/char")
+    assert summary[1].startswith("validation, sequential: ")
+    assert summary[2].startswith("trained 2 epochs: 1,536 chars in ")
+    assert summary[3] == f"every figure: {tmp_path / 'results.json'}"

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import textrnn  # noqa: F401  (registers every task; selects the TensorFlow backend)
 from textrnn.charlm.config import GenerateConfig
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--json", action="store_true", help="print every figure as JSON")
     p.add_argument(
         "--quiet",
         action="store_true",
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True)
     p.add_argument("--split", default=None, help="sentiment / translation: the split to score")
     p.add_argument("--output", default=None, help="also write the figures as JSON here")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--dataset", default=None, help="character LM: name or path")
     p.add_argument("--num-windows", type=int, default=2000, help="character LM")
     p.add_argument("--hypotheses", default=None, help="translation: write the outputs here")
@@ -253,9 +256,14 @@ def _progress_verbosity(quiet: bool) -> int:
 
 def _cmd_train(args):
     cfg = load_config(args.recipe, args.overrides, task=args.task)
-    train = task_registry.get_task(args.task).train
-    results = train(cfg, args.run_dir, resume=args.resume, verbose=_progress_verbosity(args.quiet))
-    print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
+    task = task_registry.get_task(args.task)
+    verbose = _progress_verbosity(args.quiet)
+    results = task.train(cfg, args.run_dir, resume=args.resume, verbose=verbose)
+    if args.json:
+        print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
+    else:
+        print(task.summarize(results))
+        print(f"every figure: {Path(args.run_dir) / 'results.json'}")
 
 
 def _decoding_args(args) -> dict:
@@ -287,7 +295,7 @@ def _cmd_evaluate(args):
     evaluation = task_registry.get_task(_task_name(cfg)).evaluate(model, tokenizer, cfg, options)
     for note in evaluation.notes:
         print(note, file=sys.stderr)
-    print(evaluation.report)
+    print(json.dumps(evaluation.figures, indent=2) if args.json else evaluation.report)
     _write_json(args.output, evaluation.figures)
 
 

@@ -3,7 +3,6 @@ by the window protocol and sequentially (see `textrnn.metrics.lm_evaluation`).""
 
 from __future__ import annotations
 
-import json
 import math
 
 from textrnn.charlm.data import load_char_corpus
@@ -56,4 +55,22 @@ def evaluate_run(model, tokenizer, cfg, options: EvaluateOptions | None = None) 
         model, tokenizer.encode_text(text), seq_len=seq_len, num_windows=options.num_windows
     )
     figures["dataset"] = dataset
-    return Evaluation(figures, json.dumps(figures, indent=2), tuple(notes))
+    return Evaluation(figures, describe_figures(figures), tuple(notes))
+
+
+def describe_figures(figures: dict) -> str:
+    """Two lines on `evaluate_charlm`'s figures, for the terminal.
+
+    Example:
+        >>> print(describe_figures(evaluate_charlm(model, ids, seq_len=256)))
+        validation: 1.4767 nats/char (2.130 bits/char), 2000 random windows of 256 chars, seed 0
+        validation, sequential: 1.4400 nats/char (2.077 bits/char), perplexity 4.221
+    """
+    where = f"{figures['dataset']} validation" if "dataset" in figures else "validation"
+    return (
+        f"{where}: {figures['val_loss_windows']:.4f} nats/char "
+        f"({figures['val_bpc_windows']:.3f} bits/char), {figures['window_protocol']}\n"
+        f"{where}, sequential: {figures['val_loss_sequential']:.4f} nats/char "
+        f"({figures['val_bpc_sequential']:.3f} bits/char), perplexity "
+        f"{figures['val_perplexity_sequential']:.3f}"
+    )

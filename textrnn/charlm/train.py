@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from textrnn.charlm.config import CharLMConfig
 from textrnn.charlm.data import load_char_corpus
-from textrnn.charlm.evaluate import evaluate_charlm
+from textrnn.charlm.evaluate import describe_figures, evaluate_charlm
 from textrnn.charlm.model import CharLM
 from textrnn.data import pipelines
 from textrnn.metrics import lm_evaluation
@@ -27,7 +27,7 @@ from textrnn.training import config as config_lib
 from textrnn.training import runs
 from textrnn.training.loop import fit_resumable
 from textrnn.training.optimizers import make_optimizer
-from textrnn.training.progress import TrainingProgress
+from textrnn.training.progress import TrainingProgress, describe_training
 
 VOCAB_FILE = "vocab.txt"
 
@@ -197,3 +197,14 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
     )
     (run_dir / runs.RESULTS_FILE).write_text(json.dumps(results, indent=2))
     return results
+
+
+def summarize_results(results: dict) -> str:
+    """A few lines on a finished character-LM run, for the terminal.
+
+    Example:
+        >>> print(summarize_results(train_charlm(cfg, "runs/demo")))
+        validation: 1.4767 nats/char (2.130 bits/char), 2000 random windows of 256 chars, seed 0
+        ...
+    """
+    return describe_figures(results) + "\n" + describe_training(results, "chars")

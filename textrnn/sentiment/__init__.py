@@ -20,5 +20,6 @@ register_task(
         evaluate=evaluate.evaluate_run,
         export=export.export_run,
         use_verb="predict",
+        summarize=train.summarize_results,
     )
 )

@@ -69,3 +69,20 @@ class TrainingProgress(keras.callbacks.Callback):
             else None,
             "epochs": self.state["epochs"],
         }
+
+
+def describe_training(results: dict, unit: str = "tokens") -> str:
+    """One line on the training a results dict records (epochs, tokens, time, speed).
+
+    Example:
+        >>> describe_training({"epochs": 3, "train_tokens": 12000, "train_seconds": 90.0,
+        ...                    "train_tokens_per_second": 133.3, "parameters": 5000}, "chars")
+        'trained 3 epochs: 12,000 chars in 1.5 min (133 chars/s), 5,000 parameters'
+    """
+    speed = results.get("train_tokens_per_second")
+    return (
+        f"trained {results['epochs']} epochs: {results['train_tokens']:,} {unit} in "
+        f"{results['train_seconds'] / 60:.1f} min"
+        + (f" ({speed:,.0f} {unit}/s)" if speed else "")
+        + f", {results['parameters']:,} parameters"
+    )

@@ -93,6 +93,8 @@ class Task:
         evaluate: `evaluate(model, tokenizer, cfg, EvaluateOptions) -> Evaluation`.
         export: `export(model, tokenizer, cfg, export_dir, ExportOptions) -> Path`.
         use_verb: the command that uses a finished run (`"generate"`, `"predict"`, ...).
+        summarize: `summarize(results) -> str`, a few lines on what `train` returned, for
+            the terminal (the full figures are in the run's `results.json`).
     """
 
     name: str
@@ -103,6 +105,7 @@ class Task:
     evaluate: Callable
     export: Callable
     use_verb: str
+    summarize: Callable
 
 
 _TASKS: dict[str, Task] = {}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from textrnn.metrics.translation import corpus_scores, lowercase_tokenized_bleu, sentence_bleu
@@ -98,4 +97,23 @@ def evaluate_run(model, tokenizers, cfg, options: EvaluateOptions | None = None)
         with open(options.per_sentence_path, "w", encoding="utf-8") as f:
             f.write("line\tsentence_bleu\tsource\treference\thypothesis\n")
             f.writelines(f"{i + 1}\t{b:.2f}\t{s}\t{r}\t{h}\n" for b, i, s, r, h in rows)
-    return Evaluation(figures, json.dumps(figures, indent=2))
+    return Evaluation(figures, describe_figures(figures))
+
+
+def describe_figures(figures: dict) -> str:
+    """One line on `evaluate_translation`'s figures, for the terminal.
+
+    Example:
+        >>> describe_figures(evaluate_translation(model, tokenizers, cfg)[0])
+        'test (1,000 sentences, beam 5, alpha 0.6): sacreBLEU 38.96, chrF 62.17; ...'
+    """
+    decoding = figures["decoding"]
+    how = decoding.get("strategy", "beam")
+    if how == "beam":
+        how = f"beam {decoding.get('beam_width')}, alpha {decoding.get('alpha')}"
+    return (
+        f"{figures['split']} ({figures['sentences']:,} sentences, {how}): "
+        f"sacreBLEU {figures['bleu']:.2f}, chrF {figures['chrf']:.2f}; lowercased tokenised "
+        f"BLEU {figures['lowercase_tokenized_bleu']:.2f}; {figures['sentences_per_second']:,} "
+        f"sentences/s\n  {figures['bleu_signature']}"
+    )

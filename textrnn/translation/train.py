@@ -33,10 +33,10 @@ from textrnn.training import runs
 from textrnn.training.loop import fit_resumable
 from textrnn.training.losses import SmoothedCrossEntropy
 from textrnn.training.optimizers import make_optimizer
-from textrnn.training.progress import TrainingProgress
+from textrnn.training.progress import TrainingProgress, describe_training
 from textrnn.translation.config import TranslationConfig, TranslationDataConfig
 from textrnn.translation.data import load_splits
-from textrnn.translation.evaluate import evaluate_translation
+from textrnn.translation.evaluate import describe_figures, evaluate_translation
 from textrnn.translation.model import Seq2Seq
 from textrnn.translation.translator import Translator, make_translator
 
@@ -310,3 +310,15 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
     }
     (run_dir / runs.RESULTS_FILE).write_text(json.dumps(results, indent=2))
     return results
+
+
+def summarize_results(results: dict) -> str:
+    """A few lines on a finished translation run, for the terminal.
+
+    Example:
+        >>> print(summarize_results(train_translation(cfg, "runs/de-en")))
+        validation (1,014 sentences, greedy): sacreBLEU 37.77, chrF 60.12; ...
+    """
+    return "\n".join(
+        [describe_figures(results["validation"]), describe_training(results, "target tokens")]
+    )
