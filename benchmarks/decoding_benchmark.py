@@ -52,6 +52,11 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import recording
+
+REPO = recording.REPO
+RESULTS = REPO / "benchmarks" / "results" / "decoding.json"
 
 from textrnn.decoding import BeamSearch, Sampling, decode
 from textrnn.text.special_tokens import BOS_ID
@@ -284,14 +289,14 @@ def measure_floors(model, length, repeats):
 
 
 def round_robin_seconds(runs, repeats):
-    """Median seconds of each warmed-up callable in `runs`, timed in turns."""
+    """Seconds of every repeat of each warmed-up callable in `runs`, timed in turns."""
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             begin = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - begin)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def median_seconds(fn, repeats):
@@ -306,7 +311,12 @@ def median_seconds(fn, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", help="write the figures as JSON here (default: print only)")
+    parser.add_argument(
+        "--out",
+        default=str(RESULTS),
+        help=f"write the figures as JSON here (default: {RESULTS.relative_to(REPO)}, kept in "
+        "the repository; --quick writes nothing unless --out is given)",
+    )
     parser.add_argument("--tokens", type=int, default=1000, help="sampled tokens per row")
     parser.add_argument("--beam-length", type=int, default=100, help="tokens per beam sequence")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
@@ -316,6 +326,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.tokens, args.beam_length, args.batches, args.repeats = 20, 10, [1, 4], 1
+        if args.out == str(RESULTS):
+            args.out = None  # a smoke run never replaces the measured figures
 
     model, model_name = build_model()
     hub, hub_skip = load_keras_hub(args.keras_hub_dir)
@@ -361,10 +373,20 @@ def main(argv=None):
                     runs.pop(name, None)
                     figures[name] = None
             times = round_robin_seconds(runs, args.repeats)
+            spread = {}
             for name, seconds in times.items():
-                figures[name] = batch / seconds if beam else batch * length / seconds
+                units = batch if beam else batch * length
+                figures[name] = units / statistics.median(seconds)
+                spread[name] = [units / max(seconds), units / min(seconds)]
             rows.append(
-                {"task": task, "beam": beam, "batch": batch, "length": length, "figures": figures}
+                {
+                    "task": task,
+                    "beam": beam,
+                    "batch": batch,
+                    "length": length,
+                    "figures": figures,
+                    "slowest_and_fastest": spread,
+                }
             )
             print_row(task, figures, list(contenders))
 
@@ -376,6 +398,7 @@ def main(argv=None):
         "model": f"{model_name}(vocab_size={VOCAB}, lstm, units={UNITS}, layers=1, "
         f"embedding_dim={EMBEDDING}), random weights",
         "machine": {
+            "cpu": recording.machine(),
             "platform": platform.platform(),
             "processor": platform.processor(),
             "cpu_count": os.cpu_count(),
@@ -388,7 +411,10 @@ def main(argv=None):
         },
         "keras_hub_skipped": hub_skip,
         "repeats": args.repeats,
-        "statistic": "median wall-clock after one warm-up run",
+        "statistic": "median wall-clock after one warm-up run; slowest_and_fastest: the "
+        "throughput of the slowest and the fastest repeat",
+        "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
         "floors_steps_per_second": floors,
     }
