@@ -32,6 +32,7 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     # What training wrote (2,000 windows, seed 0) is what evaluate says with its defaults;
     # the sequential figures do not depend on the window count.
     trained = json.loads((tiny_run / "results.json").read_text())
+    capsys.readouterr()
     sequential = ("val_loss_sequential", "val_bpc_sequential", "val_perplexity_sequential")
     assert {k: figures[k] for k in sequential} == {k: trained[k] for k in sequential}
     assert main(["evaluate", "--run-dir", str(tiny_run), "--output", str(report)]) == 0

@@ -219,7 +219,8 @@ def test_cli_translate_evaluate_export(tiny_translation_run, tmp_path, capsys, m
     out = capsys.readouterr().out.splitlines()
     # A header says what the score is (the one beam search ranks by), then one row a rank.
     assert out[0] == "rank\tscore (log-prob, length penalty alpha=0.6)\ttranslation"
-    assert out[1].startswith("1\t") and out[2].startswith("2\t") and len(out) == 3
+    assert out[1].startswith("1\t") and out[2].startswith("2\t")
+    assert out[3].startswith("attention plot written to") and len(out) == 4
     assert plot.read_bytes()[:4] == b"\x89PNG"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SOURCES[1].encode() + b"\n")))
     assert main(["translate", *run, "--strategy", "greedy", "--max-length", "30"]) == 0

@@ -27,7 +27,8 @@ import sys
 import time
 
 # absl's native log lines: a level letter, MMDD, time, thread id, file:line] message.
-_NATIVE_LINE = re.compile(rb"^(?P<level>[IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^ \]]+:\d+\] ")
+# (Before absl is initialised the seconds field holds seconds since the epoch.)
+_NATIVE_LINE = re.compile(rb"^(?P<level>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] ")
 _HARMLESS_ERRORS = (
     rb"failed call to cuInit",  # no GPU driver: TensorFlow runs on the CPU, as intended
     rb"oneDNN supports DT_BOOL only on platforms with AVX-512",  # falls back to Eigen
