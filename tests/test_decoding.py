@@ -309,6 +309,9 @@ def test_sampling_accepts_scalar_tensors():
         ({"max_length_offset": -3}, "Received: max_length_offset=-3"),
         ({"start_ids": [[2, 2]]}, "Expected `start_ids` of shape [batch]"),
         ({"strategy": BeamSearch(coverage_penalty=0.2)}, "coverage penalty needs attention"),
+        ({"forbidden_ids": ("<pad>",)}, "Received: forbidden_ids=('<pad>',)"),
+        ({"forbidden_ids": (0, 6)}, "below the vocabulary size 6. Received: forbidden_ids=(0, 6)"),
+        ({"forbidden_ids": tuple(range(6))}, "forbid every id of the vocabulary (6)"),
     ],
 )
 def test_invalid_decode_arguments_name_the_received_value(kwargs, message):
@@ -975,3 +978,72 @@ def test_tensor_width_n_best_and_alpha_give_the_same_result():
     assert dynamic(tf.constant(1), tf.constant(1), tf.constant(0.8)).ids.shape[1] == 1
     with pytest.raises(tf.errors.InvalidArgumentError, match="n_best must be <= width"):
         dynamic(tf.constant(2), tf.constant(3), tf.constant(0.8))
+
+
+# ----------------------------------------------------------------------------------------
+# Forbidden ids
+# ----------------------------------------------------------------------------------------
+
+FORBIDDEN = (PAD_ID, 1, BOS_ID)  # padding, <unk>, <s>
+
+
+@pytest.mark.parametrize("strategy", [Greedy(), Sampling(seed=3), BeamSearch(3, n_best=2)])
+def test_forbidden_ids_are_never_emitted_and_scores_are_over_the_others(strategy):
+    model = TinyRNN(vocab=7, seed=4)
+    start = [BOS_ID, 4, 5]
+    result = decode(model.step, model.initial_state(3), start, strategy, 6, forbidden_ids=FORBIDDEN)
+    lengths = result.lengths.numpy()
+    for row in range(3):
+        for k in range(lengths.shape[1]):
+            tokens = result.ids.numpy()[row, k, : lengths[row, k]]
+            assert not set(tokens.tolist()) & set(FORBIDDEN)
+            # Teacher-forced reference in numpy: log-softmax over the allowed ids only.
+            h = model.initial_state(3).numpy()[row : row + 1]
+            previous, expected = start[row], 0.0
+            for token in tokens:
+                h = np.tanh(model.E.numpy()[previous] + h @ model.U.numpy())
+                logits = (h @ model.W.numpy())[0].astype(np.float64)
+                logits[list(FORBIDDEN)] = -np.inf
+                expected += logits[token] - np.log(np.exp(logits[np.isfinite(logits)]).sum())
+                previous = token
+            np.testing.assert_allclose(result.scores.numpy()[row, k], expected, rtol=1e-4)
+
+
+def test_beam_slots_no_allowed_hypothesis_can_fill_stay_empty():
+    # Five ids, three forbidden, one step: only two hypotheses exist ("</s>" and "4"), so
+    # two of the four n-best slots are empty (length 0, only padding, score -inf). With a
+    # -1e9 bias on the forbidden logits instead they held junk at scores near -1e9.
+    oracle = TableOracle(np.full((1, 5, 5), 0.2))
+    result = decode(
+        oracle.step,
+        oracle.initial_state(1),
+        [BOS_ID],
+        BeamSearch(4, n_best=4, length_penalty="none"),
+        1,
+        forbidden_ids=FORBIDDEN,
+    )
+    assert sorted(sequences_of(result, 0)[:2]) == [(EOS_ID,), (4,)]
+    np.testing.assert_allclose(result.scores.numpy()[0, :2], np.log(0.5), rtol=1e-6)
+    assert result.lengths.numpy()[0, 2:].tolist() == [0, 0]
+    assert (result.ids.numpy()[0, 2:] == PAD_ID).all()
+    assert np.isneginf(result.scores.numpy()[0, 2:]).all()
+
+
+@pytest.mark.parametrize("strategy", [Greedy(), Sampling(seed=1), BeamSearch(2)])
+def test_a_row_with_nothing_to_emit_stops_without_nan(strategy):
+    # Vocabulary of four: <pad>, <unk>, <s> forbidden, </s> blocked by min_length at the
+    # first step: nothing can be emitted there.
+    oracle = TableOracle(np.full((3, 4, 4), 0.25))
+    result = decode(
+        oracle.step,
+        oracle.initial_state(2),
+        [BOS_ID, BOS_ID],
+        strategy,
+        3,
+        min_length=1,
+        forbidden_ids=FORBIDDEN,
+    )
+    assert (result.lengths.numpy() == 0).all()
+    assert (result.ids.numpy() == PAD_ID).all()
+    assert np.isneginf(result.scores.numpy()).all()
+    assert not np.isnan(result.normalized_scores.numpy()).any()

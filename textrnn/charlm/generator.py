@@ -20,7 +20,6 @@ from __future__ import annotations
 import warnings
 import weakref
 
-import numpy as np
 import tensorflow as tf
 
 from textrnn import decoding
@@ -80,11 +79,6 @@ class CharGenerator(tf.Module):
             )
         self.model = model
         self.tokenizer = tokenizer
-        # Special ids are never valid characters to emit: give them (effectively) zero
-        # probability, so scores are log-probabilities over real characters only.
-        bias = np.zeros([model.vocab_size], np.float32)
-        bias[[PAD_ID, UNK_ID, BOS_ID, EOS_ID]] = -1e9
-        self._special_bias = tf.constant(bias)
         self.beam_strategy = decoding.BeamSearch(
             width=beam_width, n_best=1, length_penalty=length_penalty, alpha=alpha
         )
@@ -92,15 +86,8 @@ class CharGenerator(tf.Module):
         self.capacity = capacity
 
     def _decoding_step(self):
-        """The model's one-step function (its faster decoding variant where it has one),
-        with special ids masked."""
-        model_step = getattr(self.model, "decoding_step", lambda: self.model.step)()
-
-        def step(token_ids, state, context=None):
-            logits, state = model_step(token_ids, state, context)
-            return logits + self._special_bias, state
-
-        return step
+        """The model's one-step function (its faster decoding variant where it has one)."""
+        return getattr(self.model, "decoding_step", lambda: self.model.step)()
 
     def _run(self, prompts, strategy, max_length):
         prompts = tf.where(tf.strings.length(prompts) > 0, prompts, EMPTY_PROMPT_REPLACEMENT)
@@ -116,6 +103,9 @@ class CharGenerator(tf.Module):
                 strategy,
                 max_length,
                 end_ids=(),
+                # Special ids are never characters: scores are log-probabilities over real
+                # characters only.
+                forbidden_ids=(PAD_ID, UNK_ID, BOS_ID, EOS_ID),
                 capacity=self.capacity if self.jit_compile else None,
             )
 

@@ -17,6 +17,8 @@ from textrnn.decoding.loop_helpers import (
     check_end_ids,
     forbid_end,
     is_end,
+    log_softmax_or_neg_inf,
+    mask_forbidden,
     vocab_size_of,
 )
 from textrnn.text.special_tokens import PAD_ID
@@ -114,7 +116,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
     def update(carry, logits, new_state, attention):
         t = carry.t
         vocab = vocab_size_of(logits)
-        log_probs = tf.nn.log_softmax(logits)
+        log_probs = log_softmax_or_neg_inf(mask_forbidden(logits, options.forbidden_ids))
         log_probs = forbid_end(log_probs, end_ids, t, options.min_length)
         if strategy.no_repeat_ngram_size > 0:
             flat_ids = tf.reshape(carry.alive_ids, tf.stack([batch * width, -1]))
@@ -213,7 +215,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         )
 
     logits, new_state, attention = call_step(step_fn, ids, state, context)
-    check_end_ids(end_ids, vocab_size_of(logits))
+    check_end_ids(end_ids, vocab_size_of(logits), options.forbidden_ids)
     if strategy.coverage_penalty > 0 and attention is None:
         raise ValueError(
             "A coverage penalty needs attention: `step_fn` must return "

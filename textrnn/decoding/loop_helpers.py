@@ -100,10 +100,31 @@ class LoopOptions(NamedTuple):
     end_ids: tuple
     caps: tf.Tensor  # [batch] int32
     source_lengths: tf.Tensor | None
+    forbidden_ids: tuple = ()
 
 
-def check_end_ids(end_ids, vocab):
-    if end_ids and is_int(vocab) and max(end_ids) >= vocab:
+def check_end_ids(end_ids, vocab, forbidden_ids=()):
+    for name, ids in (("end_ids", end_ids), ("forbidden_ids", forbidden_ids)):
+        if ids and is_int(vocab) and max(ids) >= vocab:
+            raise ValueError(
+                f"Expected `{name}` below the vocabulary size {vocab}. Received: {name}={ids!r}"
+            )
+    if is_int(vocab) and len(set(forbidden_ids)) >= vocab:
         raise ValueError(
-            f"Expected `end_ids` below the vocabulary size {vocab}. Received: end_ids={end_ids!r}"
+            f"`forbidden_ids` forbid every id of the vocabulary ({vocab}). "
+            f"Received: forbidden_ids={forbidden_ids!r}"
         )
+
+
+def mask_forbidden(logits, forbidden_ids):
+    """Sets the forbidden ids' logits to -inf: they have probability 0 and are never picked."""
+    if not forbidden_ids:
+        return logits
+    return tf.where(end_mask(vocab_size_of(logits), forbidden_ids)[None, :], NEG_INF, logits)
+
+
+def log_softmax_or_neg_inf(logits):
+    """`log_softmax` by row; a row without any finite logit (every id forbidden or blocked)
+    is all -inf instead of NaN."""
+    any_finite = tf.reduce_any(logits > NEG_INF, axis=-1, keepdims=True)
+    return tf.where(any_finite, tf.nn.log_softmax(tf.where(any_finite, logits, 0.0)), NEG_INF)

@@ -16,6 +16,8 @@ from textrnn.decoding.loop_helpers import (
     check_end_ids,
     forbid_end,
     is_end,
+    log_softmax_or_neg_inf,
+    mask_forbidden,
     vocab_size_of,
 )
 from textrnn.decoding.strategies import GREEDY_TEMPERATURE, Greedy, is_real
@@ -151,14 +153,19 @@ def greedy_or_sample(step_fn, initial_state, start_ids, strategy, context, optio
 
     def update(carry, logits, new_state, attention):
         t, done = carry.t, carry.done
-        log_probs = tf.nn.log_softmax(logits)
+        logits = mask_forbidden(logits, options.forbidden_ids)
+        log_probs = log_softmax_or_neg_inf(logits)
         generated = carry.generated if _penalises_repetition(strategy) else None
-        tokens = pick(forbid_end(logits, end_ids, t, options.min_length), t, generated)
-        tokens = tf.where(done, PAD_ID, tokens)
-        token_log_probs = tf.gather(log_probs, tokens, batch_dims=1)
+        pickable = forbid_end(logits, end_ids, t, options.min_length)
+        # A row with nothing it may emit stops here (score -inf) instead of sampling
+        # from an all -inf row.
+        can_emit = tf.reduce_any(pickable > NEG_INF, axis=-1)
+        tokens = pick(tf.where(can_emit[:, None], pickable, 0.0), t, generated)
+        tokens = tf.where(done | ~can_emit, PAD_ID, tokens)
+        token_log_probs = tf.where(can_emit, tf.gather(log_probs, tokens, batch_dims=1), NEG_INF)
         scores = carry.scores + tf.where(done, 0.0, token_log_probs)
-        lengths = carry.lengths + tf.cast(~done, tf.int32)
-        new_done = done | is_end(tokens, end_ids) | (t + 1 >= options.caps)
+        lengths = carry.lengths + tf.cast(~done & can_emit, tf.int32)
+        new_done = done | ~can_emit | is_end(tokens, end_ids) | (t + 1 >= options.caps)
         if generated is not None:
             generated = generated | (tf.one_hot(tokens, vocab_size_of(logits)) > 0)
         else:
@@ -181,7 +188,7 @@ def greedy_or_sample(step_fn, initial_state, start_ids, strategy, context, optio
     # Step 0 runs before the loop: its outputs tell whether `step_fn` returns attention.
     logits, state, attention = call_step(step_fn, start_ids, initial_state, context)
     vocab = vocab_size_of(logits)
-    check_end_ids(end_ids, vocab)
+    check_end_ids(end_ids, vocab, options.forbidden_ids)
     batch = tf.shape(start_ids)[0]
     carry = _SingleCarry(
         t=tf.constant(0),

@@ -37,6 +37,7 @@ def decode(
     *,
     min_length=0,
     end_ids=(EOS_ID,),
+    forbidden_ids=(),
     context=None,
     source_lengths=None,
     max_length_ratio=None,
@@ -73,6 +74,12 @@ def decode(
             ends with an end id. Python int or scalar int tensor.
         end_ids: ids that end a hypothesis (one int or a tuple). An empty tuple never
             stops early (fixed-length generation).
+        forbidden_ids: ids never to generate (one int or a tuple), e.g. padding, `<unk>`
+            and `<s>`: their logits become `-inf`, so scores are log-probabilities over the
+            other ids, and a beam slot that no allowed hypothesis can fill stays empty
+            (length 0, score `-inf`). A row in which no id can be emitted at some step
+            (every one forbidden, or blocked by `min_length`) stops there, with score
+            `-inf`; nothing becomes NaN.
         context: optional nested structure of tensors with leading dimension `batch`
             (encoder outputs, source mask, ...), passed to `step_fn`.
         source_lengths: optional int `[batch]` source lengths: with `max_length_ratio`
@@ -121,6 +128,16 @@ def decode(
             f"Expected a tuple of non-negative ints for `end_ids`. Received: end_ids={end_ids!r}"
         )
     end_ids = tuple(int(i) for i in end_ids)
+    if is_int(forbidden_ids):
+        forbidden_ids = (forbidden_ids,)
+    if not isinstance(forbidden_ids, (tuple, list)) or not all(
+        is_int(i) and i >= 0 for i in forbidden_ids
+    ):
+        raise ValueError(
+            "Expected a tuple of non-negative ints for `forbidden_ids`. "
+            f"Received: forbidden_ids={forbidden_ids!r}"
+        )
+    forbidden_ids = tuple(sorted({int(i) for i in forbidden_ids}))
     if max_length_ratio is not None:
         if not is_real(max_length_ratio) or not max_length_ratio > 0:
             raise ValueError(
@@ -157,7 +174,7 @@ def decode(
     caps = row_caps(batch, max_length, source_lengths, max_length_ratio, max_length_offset)
     # The loops size their buffers by `options.max_length` and stop rows at `caps`.
     buffer_length = max_length if capacity is None else capacity
-    options = LoopOptions(buffer_length, min_length, end_ids, caps, source_lengths)
+    options = LoopOptions(buffer_length, min_length, end_ids, caps, source_lengths, forbidden_ids)
     if isinstance(strategy, BeamSearch):
         return beam_search(step_fn, initial_state, start_ids, strategy, context, options)
     return greedy_or_sample(step_fn, initial_state, start_ids, strategy, context, options)

@@ -89,17 +89,10 @@ class Translator(tf.Module):
         self.jit_compile = bool(jit_compile)
         self.capacity = self.defaults.max_length if capacity is None else capacity
         check_int("capacity", self.capacity, 1)
-        bias = np.zeros([model.target_vocab_size], np.float32)
-        bias[[PAD_ID, UNK_ID, BOS_ID]] = -1e9
-        self._special_bias = tf.constant(bias)
 
     # ----------------------------------------------------------------------------------
     # The graph
     # ----------------------------------------------------------------------------------
-
-    def _step(self, token_ids, state, context):
-        logits, state, attention = self.model.step(token_ids, state, context)
-        return logits + self._special_bias, state, attention
 
     def encode_sources(self, sources):
         """Source strings -> `(ids [batch, src_len], lengths [batch], tokens, empty)`."""
@@ -125,12 +118,13 @@ class Translator(tf.Module):
 
         def loop(state, context, source_lengths, max_length):
             return decoding.decode(
-                self._step,
+                self.model.step,
                 state,
                 tf.fill([tf.shape(source_lengths)[0]], BOS_ID),
                 strategy,
                 max_length,
                 end_ids=(EOS_ID,),
+                forbidden_ids=(PAD_ID, UNK_ID, BOS_ID),  # scores: over real target tokens
                 context=context,
                 source_lengths=source_lengths,
                 max_length_ratio=self.defaults.max_length_ratio,
