@@ -51,3 +51,42 @@ def test_missing_and_malformed_recipe(tmp_path):
     bad.write_text("[model\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "train.learning_rate=nan",
+            "`train.learning_rate` must be a finite number > 0. Received: nan",
+        ),
+        ("train.learning_rate=0.0", "`train.learning_rate` must be a finite number > 0"),
+        ("train.learning_rate=-inf", "Received: -inf"),
+        ("train.epochs=0", "`train.epochs` must be >= 1. Received: 0"),
+        (
+            "train.max_minutes=-1",
+            "`train.max_minutes` must be a finite number >= 0. Received: -1.0",
+        ),
+        ("train.clipnorm=nan", "`train.clipnorm` must be a finite number >= 0"),
+        ("train.steps_per_epoch=-5", "`train.steps_per_epoch` must be >= 0"),
+        ("train.ema_momentum=1.0", "`train.ema_momentum` must be in [0, 1)"),
+    ],
+)
+def test_absurd_training_values_are_rejected_when_the_recipe_is_read(override, message):
+    for task in ("charlm", "sentiment", "translate"):
+        with pytest.raises(ConfigError) as error:
+            load_config(None, [override], task=task)
+        assert message in str(error.value)
+
+
+def test_the_cli_rejects_a_nan_learning_rate_before_creating_the_run(tmp_path, capsys):
+    from conftest import REPO
+
+    from textrnn.cli import main
+
+    recipe = str(REPO / "models/charlm-shakespeare/config.toml")
+    run = tmp_path / "run"
+    args = ["train", "charlm", "--recipe", recipe, "--run-dir", str(run)]
+    assert main([*args, "--set", "train.learning_rate=nan"]) == 2
+    assert "`train.learning_rate` must be a finite number > 0" in capsys.readouterr().err
+    assert not run.exists()

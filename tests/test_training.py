@@ -249,3 +249,27 @@ def test_moving_average_momentum_out_of_range(momentum):
 
     with pytest.raises(ConfigError, match="ema_momentum"):
         make_optimizer(TrainConfig(ema_momentum=momentum))
+
+
+def test_a_resume_with_another_recipe_names_only_what_differs(tiny_run):
+    other = load_config(tiny_run / "config.toml", ["train.learning_rate=0.5", "model.units=33"])
+    with pytest.raises(RunDirError) as error:
+        train_charlm(other, tiny_run, resume=True, verbose=0)
+    lines = str(error.value).splitlines()
+    assert lines[1:3] == [
+        "  model.units: started with 32, requested 33",
+        "  train.learning_rate: started with 0.002, requested 0.5",
+    ]
+    assert "Repeat the run's --set options" in lines[3] and len(lines) == 4
+
+
+def test_a_truncated_model_file_is_named_as_such(tiny_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    data = (copy / "model.keras").read_bytes()
+    (copy / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="model.keras is truncated or corrupt") as error:
+        load_run(copy)
+    assert "File not found" not in str(error.value)

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from pathlib import Path
@@ -46,6 +47,43 @@ class TrainConfig:
     early_stopping_patience: int = 0  # epochs without validation improvement; 0 = off
     max_minutes: float = 0.0  # wall-clock budget over all resumed runs; 0 = none
     seed: int = 0
+
+    def __post_init__(self):
+        # Values that cannot make a meaningful run are rejected when the recipe is read,
+        # not discovered as a NaN model or an empty run at the end.
+        at_least(self, "epochs", 1)
+        at_least(self, "steps_per_epoch", 0)
+        at_least(self, "warmup_steps", 0)
+        at_least(self, "early_stopping_patience", 0)
+        positive_finite(self, "learning_rate")
+        non_negative_finite(self, "min_learning_rate", "clipnorm", "weight_decay", "max_minutes")
+        if not 0.0 <= self.ema_momentum < 1.0:
+            raise ConfigError(
+                f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {self.ema_momentum!r}"
+            )
+
+
+def at_least(section, name: str, minimum: int) -> None:
+    """Raises `ConfigError` unless the int field `name` of `section` is `>= minimum`."""
+    value = getattr(section, name)
+    if isinstance(value, int) and not isinstance(value, bool) and value < minimum:
+        raise ConfigError(f"`train.{name}` must be >= {minimum}. Received: {value!r}")
+
+
+def positive_finite(section, *names: str) -> None:
+    """Raises `ConfigError` unless each float field is finite and > 0."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, float) and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"`train.{name}` must be a finite number > 0. Received: {value!r}")
+
+
+def non_negative_finite(section, *names: str) -> None:
+    """Raises `ConfigError` unless each float field is finite and >= 0."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"`train.{name}` must be a finite number >= 0. Received: {value!r}")
 
 
 _SCALARS = {int: "int", float: "float", str: "str", bool: "bool"}

@@ -35,10 +35,6 @@ def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None
         total_steps: optimizer steps of the whole run (default `epochs * steps_per_epoch`).
     """
     total = total_steps if total_steps is not None else train.epochs * train.steps_per_epoch
-    if not 0.0 <= train.ema_momentum < 1.0:
-        raise config_lib.ConfigError(
-            f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {train.ema_momentum!r}"
-        )
     kwargs = {
         "learning_rate": learning_rate(train, total),
         "global_clipnorm": train.clipnorm or None,

@@ -20,6 +20,7 @@ task registry.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -59,9 +60,16 @@ def prepare_run_dir(run_dir: Path, cfg, resume: bool):
             )
         saved = config_lib.load_config(config_path)
         if saved != cfg:
+            changes = "\n".join(
+                f"  {key}: started with {old!r}, requested {new!r}"
+                for key, old, new in _differences(
+                    config_lib.to_dict(saved), config_lib.to_dict(cfg)
+                )
+            )
             raise RunDirError(
-                f"--resume: the recipe differs from the one {run_dir} was started with.\n"
-                f"  saved:     {config_lib.to_dict(saved)}\n  requested: {config_lib.to_dict(cfg)}"
+                f"--resume: the recipe differs from the one {run_dir} was started with "
+                f"({run_dir / CONFIG_FILE}):\n{changes}\nRepeat the run's --set options, or "
+                "start a new run directory."
             )
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(
@@ -72,13 +80,34 @@ def prepare_run_dir(run_dir: Path, cfg, resume: bool):
     config_path.write_text(config_lib.to_toml(cfg), encoding="utf-8")
 
 
+def _differences(saved: dict, requested: dict, prefix: str = ""):
+    """`(section.key, saved value, requested value)` for every value that differs."""
+    for key in sorted(set(saved) | set(requested)):
+        a, b = saved.get(key), requested.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b
+
+
 def load_keras_model(path: Path):
     """Loads a `.keras` file, naming the file when it is missing, truncated or foreign."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {path.parent} a finished training run?")
+    # Keras answers a truncated zip with "File not found"; say what is wrong instead.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError):
+        damaged = "the zip directory"
+    if damaged is not None:
+        raise ValueError(
+            f"The model file {path} is truncated or corrupt ({damaged} cannot be read; "
+            f"{path.stat().st_size:,} bytes): it is not a complete .keras archive."
+        )
     try:
         return keras.models.load_model(path, compile=False)
-    except Exception as e:  # a truncated or foreign file: say which one
+    except Exception as e:  # a foreign or incompatible file: say which one
         raise ValueError(f"Could not load the model file {path}: {e}") from e
 
 
