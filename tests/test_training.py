@@ -273,3 +273,27 @@ def test_a_truncated_model_file_is_named_as_such(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="model.keras is truncated or corrupt") as error:
         load_run(copy)
     assert "File not found" not in str(error.value)
+
+
+def test_a_non_finite_loss_stops_training_with_an_error_that_says_where(tmp_path):
+    from textrnn.training.guards import NonFiniteLossError
+
+    overrides = [o for o in TINY_OVERRIDES if not o.startswith("train.epochs")]
+    # A learning rate this large, unclipped, overflows the logits within a few steps.
+    cfg = load_config(
+        None, [*overrides, "train.epochs=3", "train.learning_rate=1e37", "train.clipnorm=0.0"]
+    )
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf) at step \d+ \(epoch 1"):
+        train_charlm(cfg, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_diverged_but_finite_run_reports_an_infinite_perplexity(tmp_path):
+    # Clipped, the same huge learning rate keeps the loss finite but enormous (about
+    # 1e30 nats): exp() of it overflowed and crashed the final evaluation.
+    overrides = [o for o in TINY_OVERRIDES if not o.startswith("train.epochs")]
+    cfg = load_config(None, [*overrides, "train.epochs=1", "train.learning_rate=1e30"])
+    results = train_charlm(cfg, tmp_path / "run", verbose=0)
+    assert results["val_loss_sequential"] > 709
+    assert results["val_perplexity_sequential"] == float("inf")

@@ -21,7 +21,10 @@ def evaluate_charlm(model, ids, seq_len=256, num_windows=2000, seed=0) -> dict:
         "val_bpc_windows": round(lm_evaluation.bits_per_char(windows), 4),
         "val_loss_sequential": round(sequential, 4),
         "val_bpc_sequential": round(lm_evaluation.bits_per_char(sequential), 4),
-        "val_perplexity_sequential": round(math.exp(sequential), 3),
+        # exp overflows past ~709 nats: a diverged model's perplexity is infinite.
+        "val_perplexity_sequential": round(math.exp(sequential), 3)
+        if sequential < 709.0
+        else math.inf,
         "window_protocol": f"{num_windows} random windows of {seq_len} chars, seed {seed}",
     }
 

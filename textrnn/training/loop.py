@@ -8,6 +8,7 @@ import keras
 
 from textrnn.training import config as config_lib
 from textrnn.training.averaging import AveragedWeights
+from textrnn.training.guards import StopOnNonFiniteLoss
 from textrnn.training.progress import TrainingProgress
 from textrnn.training.runs import BEST_WEIGHTS_FILE
 
@@ -28,7 +29,8 @@ def fit_resumable(
     """`model.fit` with the callbacks every run gets, then the best weights restored.
 
     Callbacks, in this order (a kill between two of them never leaves a record that claims
-    more than the others hold): `first_callbacks` (e.g. one that adds a validation figure to
+    more than the others hold): `StopOnNonFiniteLoss` (a NaN or infinite training loss
+    raises `NonFiniteLossError` at once), `first_callbacks` (e.g. one that adds a validation figure to
     the logs), CSV history, TensorBoard, best-weights checkpoint on `progress.monitor`,
     BackupAndRestore (what `--resume` continues from), early stopping, then `progress`.
     With `train.ema_momentum`, `AveragedWeights` brackets everything before
@@ -48,7 +50,10 @@ def fit_resumable(
     """
     monitor, mode = progress.monitor, progress.mode
     averaged = AveragedWeights(model) if train.ema_momentum else None
-    callbacks = [averaged.put_in] if averaged else []
+    # First: a non-finite loss ends training before any later callback saves that batch.
+    callbacks = [StopOnNonFiniteLoss()]
+    if averaged:
+        callbacks.append(averaged.put_in)
     callbacks += list(first_callbacks) + [
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
