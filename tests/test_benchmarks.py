@@ -15,6 +15,7 @@ SCRIPTS = sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if p.name !=
 
 def test_every_benchmark_script_is_listed():
     assert SCRIPTS == [
+        "capped_hypotheses.py",
         "charlm_ablation.py",
         "charlm_shakespeare.py",
         "decoding_benchmark.py",

@@ -204,13 +204,19 @@ def brute_force(
     beta=0.0,
     source_length=None,
     no_repeat=0,
+    capped="prefix",
 ):
-    """Every finished hypothesis of one row, best first: (normalised, log-prob, sequence)."""
+    """Every finished hypothesis of one row, best first: (normalised, log-prob, sequence).
+
+    `capped` as in `BeamSearch`: under "force_end" a hypothesis may only reach the cap
+    with an end id; under "rank_last" those cut at the cap come after every ended one.
+    """
     non_end = [v for v in range(vocab) if v not in end_ids]
+    cut_allowed = capped != "force_end" or not end_ids
     candidates = []
     for length in range(1, max_length + 1):
         last_tokens = (list(end_ids) if length - 1 >= min_length else []) + (
-            non_end if length == max_length else []
+            non_end if length == max_length and cut_allowed else []
         )
         for prefix in itertools.product(non_end, repeat=length - 1):
             for last in last_tokens:
@@ -240,6 +246,9 @@ def brute_force(
             real, np.log(np.clip(coverage.astype(np.float64), 1e-300, 1.0)), 0.0
         ).sum(1)
     order = np.argsort(-normalised, kind="stable")
+    if capped == "rank_last":
+        cut = np.array([s[-1] not in end_ids for s in candidates])
+        order = order[np.argsort(cut[order], kind="stable")]
     return [(normalised[i], totals[i], candidates[i]) for i in order]
 
 
@@ -267,6 +276,7 @@ def test_make_strategy_builds_each_strategy():
         (lambda: BeamSearch(alpha=float("nan")), "Received: alpha=nan"),
         (lambda: BeamSearch(coverage_penalty=-0.2), "Received: coverage_penalty=-0.2"),
         (lambda: BeamSearch(no_repeat_ngram_size=-1), "Received: no_repeat_ngram_size=-1"),
+        (lambda: BeamSearch(capped="truncate"), "Received: capped='truncate'"),
         (lambda: BeamSearch(width=True), "Received: width=True"),
         (lambda: Sampling(temperature=-1.0), "Received: temperature=-1.0"),
         (lambda: Sampling(top_k=-2), "Received: top_k=-2"),
@@ -349,21 +359,30 @@ def test_step_fn_with_wrong_outputs_is_rejected():
 FULL_WIDTH = 4**3 * 5
 
 
+@pytest.mark.parametrize("capped", ["force_end", "rank_last", "prefix"])
 @pytest.mark.parametrize(
     "penalty, model_seed",
     [("none", 0), ("none", 3), ("gnmt", 0), ("gnmt", 5), ("average", 0), ("average", 4)],
 )
-def test_full_width_beam_search_equals_brute_force(penalty, model_seed):
+def test_full_width_beam_search_equals_brute_force(penalty, model_seed, capped):
     model = TinyRNN(vocab=5, seed=model_seed)
     start_ids, state = [BOS_ID, 4], model.initial_state(2, seed=model_seed + 10)
-    strategy = BeamSearch(width=FULL_WIDTH, n_best=3, length_penalty=penalty)
+    strategy = BeamSearch(width=FULL_WIDTH, n_best=3, length_penalty=penalty, capped=capped)
     result = decode(model.step, state, start_ids, strategy, 4)
     for row in range(2):
         expected = brute_force(
-            model.step, _select_rows(state, [row]), start_ids[row], None, 5, 4, penalty=penalty
+            model.step,
+            _select_rows(state, [row]),
+            start_ids[row],
+            None,
+            5,
+            4,
+            penalty=penalty,
+            capped=capped,
         )
         # Meaningful only if the reference ranking is not a near tie.
-        assert expected[0][0] - expected[3][0] > 1e-4
+        top = sorted(e[0] for e in expected[:4])
+        assert min(np.diff(top)) > 1e-5
         assert sequences_of(result, row) == [e[2] for e in expected[:3]]
         np.testing.assert_allclose(result.scores[row], [e[1] for e in expected[:3]], atol=1e-5)
         np.testing.assert_allclose(
@@ -466,15 +485,67 @@ def test_beam_search_stops_as_soon_as_no_live_hypothesis_can_win():
         assert result.lengths.numpy().tolist() == [[1], [1]]
 
 
-def test_live_hypotheses_are_returned_when_max_length_is_reached():
+def _never_ending_oracle():
     never_end = np.tile(peaked(6, 4, mass=0.6), (1, 6, 1))
     never_end[..., EOS_ID] = 1e-9
-    oracle = TableOracle(never_end / never_end.sum(-1, keepdims=True))
-    result = decode(oracle.step, oracle.initial_state(1), [BOS_ID], BeamSearch(3, n_best=3), 5)
+    return TableOracle(never_end / never_end.sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize("capped", ["rank_last", "prefix"])
+def test_hypotheses_cut_at_max_length_are_returned_when_none_ends(capped):
+    oracle = _never_ending_oracle()
+    strategy = BeamSearch(3, n_best=3, capped=capped)
+    result = decode(oracle.step, oracle.initial_state(1), [BOS_ID], strategy, 5)
     assert result.lengths.numpy().tolist() == [[5, 5, 5]]
     hypotheses = sequences_of(result, 0)
     assert hypotheses[0] == (4, 4, 4, 4, 4) and len(set(hypotheses)) == 3
     assert EOS_ID not in result.ids.numpy()
+
+
+def test_force_end_makes_every_hypothesis_end_with_a_scored_end_id_at_the_cap():
+    oracle = _never_ending_oracle()
+    strategy = BeamSearch(3, n_best=3, capped="force_end")
+    result = decode(oracle.step, oracle.initial_state(1), [BOS_ID], strategy, 5)
+    assert result.lengths.numpy().tolist() == [[5, 5, 5]]
+    hypotheses = sequences_of(result, 0)
+    assert hypotheses[0] == (4, 4, 4, 4, EOS_ID) and len(set(hypotheses)) == 3
+    assert all(h[-1] == EOS_ID for h in hypotheses)
+    check_scores_by_teacher_forcing(oracle.step, oracle.initial_state(1), [BOS_ID], None, result)
+    # The forced end id (probability about 1e-9) is paid for.
+    assert result.scores[0, 0] < np.log(1e-9) + 1
+
+
+@pytest.mark.parametrize(
+    "capped, expected",
+    [
+        ("prefix", [(4, 4, 4), (EOS_ID,)]),
+        ("rank_last", [(EOS_ID,), (4, 4, 4)]),
+        ("force_end", [(EOS_ID,), (4, 4, EOS_ID)]),
+    ],
+)
+def test_capped_rule_decides_between_a_cut_and_an_ended_hypothesis(capped, expected):
+    # Ending at once costs log(0.3); the other branch pays log(0.7) and then almost
+    # nothing, but never ends by itself within the cap of 3.
+    vocab = 6
+    table = np.tile(peaked(vocab, 4, mass=1 - 1e-6), (3, vocab, 1))
+    table[0, BOS_ID] = [1e-7, 1e-7, 1e-7, 0.3, 0.7 - 4e-7, 1e-7]
+    oracle = TableOracle(table)
+    strategy = BeamSearch(width=2, n_best=2, length_penalty="none", capped=capped)
+    result = decode(oracle.step, oracle.initial_state(1), [BOS_ID], strategy, 3)
+    assert sequences_of(result, 0) == expected
+    check_scores_by_teacher_forcing(oracle.step, oracle.initial_state(1), [BOS_ID], None, result)
+
+
+def test_without_end_ids_every_capped_rule_gives_the_same_hypotheses():
+    model = TinyRNN(vocab=5, seed=2)
+    state = model.initial_state(2, seed=4)
+    results = [
+        decode(model.step, state, [BOS_ID, 4], BeamSearch(4, n_best=2, capped=c), 6, end_ids=())
+        for c in ("force_end", "rank_last", "prefix")
+    ]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.ids, results[0].ids)
+        np.testing.assert_array_equal(other.scores, results[0].scores)
 
 
 def test_beam_width_one_equals_greedy_exactly():
@@ -1018,7 +1089,7 @@ def test_beam_slots_no_allowed_hypothesis_can_fill_stay_empty():
         oracle.step,
         oracle.initial_state(1),
         [BOS_ID],
-        BeamSearch(4, n_best=4, length_penalty="none"),
+        BeamSearch(4, n_best=4, length_penalty="none", capped="prefix"),
         1,
         forbidden_ids=FORBIDDEN,
     )

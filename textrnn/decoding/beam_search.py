@@ -15,6 +15,7 @@ from textrnn.decoding.loop_helpers import (
     DecodeResult,
     call_step,
     check_end_ids,
+    end_mask,
     forbid_end,
     is_end,
     log_softmax_or_neg_inf,
@@ -82,6 +83,7 @@ class _BeamCarry(NamedTuple):
     finished_log_probs: tf.Tensor  # [B, n]
     finished_scores: tf.Tensor  # [B, n] normalised, -inf for empty slots
     finished_lengths: tf.Tensor  # [B, n]
+    finished_capped: tf.Tensor  # [B, n] bool: cut at the cap without an end id
     done: tf.Tensor  # [B] bool
 
 
@@ -118,6 +120,10 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         vocab = vocab_size_of(logits)
         log_probs = log_softmax_or_neg_inf(mask_forbidden(logits, options.forbidden_ids))
         log_probs = forbid_end(log_probs, end_ids, t, options.min_length)
+        if strategy.capped == "force_end" and end_ids:
+            # fairseq's rule: at a row's cap only an end id may follow, and it is scored.
+            last_step = tf.repeat(t + 1 >= caps, width)[:, None]
+            log_probs = tf.where(last_step & ~end_mask(vocab, end_ids)[None, :], NEG_INF, log_probs)
         if strategy.no_repeat_ngram_size > 0:
             flat_ids = tf.reshape(carry.alive_ids, tf.stack([batch * width, -1]))
             banned = _banned_ngrams(flat_ids, t, strategy.no_repeat_ngram_size, vocab)
@@ -170,7 +176,16 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         merged_scores = tf.concat(
             [carry.finished_scores, tf.where(finishing, top_scores, NEG_INF)], 1
         )
-        finished_scores, pick = tf.math.top_k(merged_scores, k=n_best)
+        merged_capped = tf.concat([carry.finished_capped, at_cap & ~is_end(tokens, end_ids)], 1)
+        if strategy.capped == "rank_last":
+            # Sort by score, then (stably) by tier: ended, cut at the cap, empty.
+            _, by_score = tf.math.top_k(merged_scores, k=n_best + width)
+            tier = tf.where(merged_scores > NEG_INF, tf.where(merged_capped, 1.0, 2.0), 0.0)
+            _, by_tier = tf.math.top_k(tf.gather(tier, by_score, batch_dims=1), k=n_best)
+            pick = tf.gather(by_score, by_tier, batch_dims=1)
+            finished_scores = tf.gather(merged_scores, pick, batch_dims=1)
+        else:
+            finished_scores, pick = tf.math.top_k(merged_scores, k=n_best)
 
         def merge(finished, new):
             return tf.gather(tf.concat([finished, new], 1), pick, batch_dims=1)
@@ -178,6 +193,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         finished_ids = merge(carry.finished_ids, new_ids)
         finished_log_probs = merge(carry.finished_log_probs, top_log_probs)
         finished_lengths = merge(carry.finished_lengths, tf.fill(tf.shape(tokens), t + 1))
+        finished_capped = tf.gather(merged_capped, pick, batch_dims=1)
         finished_attention = ()
         if attention is not None:
             finished_attention = merge(carry.finished_attention, new_attention)
@@ -211,6 +227,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
             finished_log_probs=finished_log_probs,
             finished_scores=finished_scores,
             finished_lengths=finished_lengths,
+            finished_capped=finished_capped,
             done=done,
         )
 
@@ -252,6 +269,7 @@ def beam_search(step_fn, initial_state, start_ids, strategy, context, options):
         finished_log_probs=tf.fill(tf.stack([batch, n_best]), NEG_INF),
         finished_scores=tf.fill(tf.stack([batch, n_best]), NEG_INF),
         finished_lengths=tf.zeros(tf.stack([batch, n_best]), tf.int32),
+        finished_capped=tf.zeros(tf.stack([batch, n_best]), tf.bool),
         done=tf.zeros([batch], tf.bool),
     )
     carry = update(carry, logits, new_state, attention)

@@ -17,6 +17,9 @@ import numbers
 import tensorflow as tf
 
 LENGTH_PENALTIES = ("gnmt", "average", "none")
+# What beam search does with a hypothesis that reaches its row's length cap without an
+# end id (see `BeamSearch`).
+CAPPED_RULES = ("force_end", "rank_last", "prefix")
 
 # Temperatures below this are treated as 0, i.e. greedy: dividing logits by a smaller
 # number overflows float32 for ordinary logit magnitudes.
@@ -90,6 +93,14 @@ class BeamSearch:
             return attention.
         no_repeat_ngram_size: if `n > 0`, a hypothesis may not generate an n-gram that
             already occurs in its own generated tokens (the start id is not part of them).
+        capped: what happens to a hypothesis that reaches its row's length cap without
+            ending: `"force_end"` (fairseq's rule) allows only end ids at the cap's last
+            step, so every returned hypothesis ends with one and pays for it;
+            `"rank_last"` keeps hypotheses cut at the cap, scored by their prefix, but
+            ranks them after every hypothesis that ended; `"prefix"` ranks them by their
+            prefix among the others (a cut hypothesis never pays for an end token, so it
+            can beat complete ones). Without end ids every hypothesis is cut at the cap
+            and all three rules are the same.
 
     Raises:
         ValueError: if a parameter is out of range, naming the received value.
@@ -106,6 +117,7 @@ class BeamSearch:
     alpha: float = 0.6
     coverage_penalty: float = 0.0
     no_repeat_ngram_size: int = 0
+    capped: str = "prefix"
 
     def __post_init__(self):
         check_int("width", self.width, 1, allow_tensor=True)
@@ -139,6 +151,10 @@ class BeamSearch:
                 f"Received: coverage_penalty={self.coverage_penalty!r}"
             )
         check_int("no_repeat_ngram_size", self.no_repeat_ngram_size, 0)
+        if self.capped not in CAPPED_RULES:
+            raise ValueError(
+                f"Expected `capped` in {CAPPED_RULES}. Received: capped={self.capped!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +253,7 @@ def make_strategy(name, **params):
 
     Example:
         >>> make_strategy("beam", width=3, length_penalty="none")
-        BeamSearch(width=3, n_best=1, length_penalty='none', alpha=0.6, coverage_penalty=0.0, no_repeat_ngram_size=0)
+        BeamSearch(width=3, n_best=1, length_penalty='none', alpha=0.6, coverage_penalty=0.0, no_repeat_ngram_size=0, capped='prefix')
     """
     if name not in _STRATEGIES:
         raise ValueError(

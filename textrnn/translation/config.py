@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from textrnn.training.config import TrainConfig
+from textrnn.decoding.strategies import CAPPED_RULES
+from textrnn.training.config import ConfigError, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +69,19 @@ class TranslateConfig:
     max_length: int = 200  # absolute cap on generated tokens
     max_length_ratio: float = 2.0  # and at most ratio * source tokens + offset
     max_length_offset: int = 10
+    # Beam search: a hypothesis reaching its cap must end there ("force_end"), is ranked
+    # after every ended one ("rank_last") or by its prefix ("prefix"); see `BeamSearch`.
+    capped: str = "prefix"
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+
+    def __post_init__(self):
+        if self.capped not in CAPPED_RULES:
+            raise ConfigError(
+                f"Expected translate.capped in {CAPPED_RULES}. Received: {self.capped!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

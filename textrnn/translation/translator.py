@@ -178,9 +178,15 @@ class Translator(tf.Module):
         ]
     )
     def beam(self, sources, beam_width, n_best, alpha, max_length):
-        """Beam search with the GNMT length penalty `alpha`; returns the `n_best` list."""
+        """Beam search with the GNMT length penalty `alpha`; returns the `n_best` list.
+
+        A hypothesis reaching its length cap is treated as `defaults.capped` says."""
         strategy = decoding.BeamSearch(
-            width=beam_width, n_best=n_best, length_penalty="gnmt", alpha=alpha
+            width=beam_width,
+            n_best=n_best,
+            length_penalty="gnmt",
+            alpha=alpha,
+            capped=self.defaults.capped,
         )
         return self._run(sources, strategy, max_length)
 
