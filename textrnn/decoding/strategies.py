@@ -100,7 +100,11 @@ class BeamSearch:
             ranks them after every hypothesis that ended; `"prefix"` ranks them by their
             prefix among the others (a cut hypothesis never pays for an end token, so it
             can beat complete ones). Without end ids every hypothesis is cut at the cap
-            and all three rules are the same.
+            and all three rules are the same. `"prefix"` is the default because it
+            translated best where the rules differ (`benchmarks/capped_hypotheses.py`:
+            Multi30k and spa-eng validation; with the recipes' caps no hypothesis
+            reached its cap, with tight caps `"prefix"` scored 36.01 sacreBLEU on
+            Multi30k against 35.54 for `"rank_last"` and 33.70 for `"force_end"`).
 
     Raises:
         ValueError: if a parameter is out of range, naming the received value.
