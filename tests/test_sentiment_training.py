@@ -96,9 +96,9 @@ def test_awkward_input(predictor):
     assert encode_texts(predictor.tokenizer, [""], 5).to_list() == [[UNK_ID]]
     with pytest.raises(ValueError, match="offset 6"):
         predictor.predict_texts([b"great \xff film"])
-    # A 1 MB review is tokenised and truncated by the policy: only the head counts.
-    long_text = "A warm and funny film. " + "dull " * 200_000
-    assert len(long_text) > 1_000_000
+    # A 60 KB review is tokenised and truncated by the policy: only the head counts.
+    long_text = "A warm and funny film. " + "dull " * 12_000
+    assert 60_000 < len(long_text) <= predictor.limits.max_input_bytes
     head = " ".join(long_text.split()[:256])
     (long_result,) = predictor.predict_texts([long_text])
     (head_result,) = predictor.predict_texts([head])
@@ -107,6 +107,9 @@ def test_awkward_input(predictor):
         list(head_result["probabilities"].values()),
         atol=1e-6,
     )
+    # A 1 MB one is over the input cap: refused, naming its size.
+    with pytest.raises(ValueError, match="at most 65536 bytes. Received: 1000023 bytes in text 0"):
+        predictor.predict_texts(["A warm and funny film. " + "dull " * 200_000])
     # In the graph, bytes that are not UTF-8 are replaced, never a crash.
     out = predictor.predict(tf.constant([b"great \xff film"]))
     assert np.isfinite(out["probabilities"].numpy()).all()

@@ -1,5 +1,6 @@
 import csv
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -260,7 +261,28 @@ def test_a_resume_with_another_recipe_names_only_what_differs(tiny_run):
         "  model.units: started with 32, requested 33",
         "  train.learning_rate: started with 0.002, requested 0.5",
     ]
-    assert "Repeat the run's --set options" in lines[3] and len(lines) == 4
+    assert "Resume with `--resume` alone" in lines[3] and len(lines) == 4
+    assert "change only train.checkpoint_every_minutes" in lines[3]
+
+
+def test_a_resume_may_change_only_when_it_stops_and_checkpoints(tiny_run, tmp_path, capsys):
+    from textrnn.training.runs import prepare_run_dir
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    saved = load_config(copy / "config.toml")
+    allowed = load_config(
+        copy / "config.toml", ["train.max_minutes=45", "train.keep_checkpoints=3"]
+    )
+    prepare_run_dir(copy, allowed, resume=True)
+    assert capsys.readouterr().err.splitlines() == [
+        f"--resume: train.keep_checkpoints changed from {saved.train.keep_checkpoints!r} to 3",
+        f"--resume: train.max_minutes changed from {saved.train.max_minutes!r} to 45.0",
+    ]
+    assert load_config(copy / "config.toml") == allowed
+    for change in ["train.epochs=9", "train.seed=5", "train.deterministic=true"]:
+        with pytest.raises(RunDirError, match=change.split("=")[0]):
+            prepare_run_dir(copy, load_config(copy / "config.toml", [change]), resume=True)
 
 
 def test_a_truncated_model_file_is_named_as_such(tiny_run, tmp_path):

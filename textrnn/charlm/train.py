@@ -1,4 +1,4 @@
-"""Training the character language model with `model.fit`, resumable after a kill.
+"""Training the character language model, exactly resumable after a kill.
 
 The run directory (see `textrnn.training.runs`) holds `vocab.txt`, the character
 vocabulary; `results.json` gives the validation loss both ways (see
@@ -23,8 +23,9 @@ from textrnn.metrics import lm_evaluation
 from textrnn.metrics.language_model import BitsPerCharacter, Perplexity
 from textrnn.text.char_tokenizer import CharTokenizer
 from textrnn.text.vocabulary import VocabularyError
+from textrnn.training import atomic, runs
 from textrnn.training import config as config_lib
-from textrnn.training import runs
+from textrnn.training.determinism import seed_everything
 from textrnn.training.loop import fit_resumable
 from textrnn.training.optimizers import make_optimizer
 from textrnn.training.progress import TrainingProgress, describe_training
@@ -115,7 +116,7 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
     Args:
         cfg: a `CharLMConfig` (see `textrnn.training.config.load_config`).
         run_dir: the run directory (layout in `textrnn.training.runs`).
-        resume: continue the run in `run_dir` from its last completed epoch.
+        resume: continue the run in `run_dir` exactly, from its newest good checkpoint.
         verbose: Keras progress-bar verbosity.
 
     Returns:
@@ -128,7 +129,7 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
     run_dir = Path(run_dir)
     corpus = load_char_corpus(cfg.data.dataset)  # fails before touching run_dir
     runs.prepare_run_dir(run_dir, cfg, resume)
-    keras.utils.set_random_seed(cfg.train.seed)
+    seed_everything(cfg.train)
     vocab_path = run_dir / VOCAB_FILE
     if resume and vocab_path.exists():
         tokenizer = CharTokenizer.load(vocab_path)
@@ -149,9 +150,11 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
     callbacks = []
     if cfg.data.windows == "random":
         train_ds = pipelines.lm_random_windows(train_ids, seq_len, batch, seed=cfg.train.seed)
+        one_pass = (train_ids.size - 1) // seq_len // batch
         model = lm
     elif cfg.data.windows == "stream":
         train_ds = pipelines.lm_stream_windows(train_ids, seq_len, batch).repeat()
+        one_pass = pipelines.num_stream_batches(train_ids.size, seq_len, batch)
         model = StateCarryingLM(lm, batch)
         model.build((batch, seq_len))
         callbacks.append(_ResetCarriedState())
@@ -168,8 +171,10 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
         batch
     )
 
+    # steps_per_epoch = 0: an epoch is about one pass over the training text.
+    steps_per_epoch = cfg.train.steps_per_epoch or max(one_pass, 1)
     model.compile(
-        optimizer=make_optimizer(cfg.train),
+        optimizer=make_optimizer(cfg.train, cfg.train.epochs * steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[Perplexity(), BitsPerCharacter()],
     )
@@ -183,11 +188,11 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
         cfg.train,
         run_dir,
         progress,
-        steps_per_epoch=cfg.train.steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
         first_callbacks=callbacks,
         verbose=verbose,
     )
-    lm.save(run_dir / runs.MODEL_FILE)
+    atomic.save_model(lm, run_dir / runs.MODEL_FILE)
 
     results = evaluate_charlm(lm, val_ids, seq_len=seq_len)
     results.update(
@@ -195,7 +200,7 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
         parameters=int(lm.count_params()),
         config=config_lib.to_dict(cfg),
     )
-    (run_dir / runs.RESULTS_FILE).write_text(json.dumps(results, indent=2))
+    atomic.write_text(run_dir / runs.RESULTS_FILE, json.dumps(results, indent=2))
     return results
 
 

@@ -1,4 +1,4 @@
-"""Training sentiment classifiers with `model.fit`, resumable after a kill.
+"""Training sentiment classifiers, exactly resumable after a kill.
 
 Besides the common files (see `textrnn.training.runs`), a sentiment run directory holds
 `vocab.txt` and `vocab.txt.json` (the tokeniser learned from the training split) and
@@ -26,8 +26,9 @@ from textrnn.text.loading import load_tokenizer
 from textrnn.text.vocabulary import VocabularyError
 from textrnn.text.word_tokenizer import WordTokenizer
 from textrnn.text.wordpiece_tokenizer import WordPieceTokenizer
+from textrnn.training import atomic, runs
 from textrnn.training import config as config_lib
-from textrnn.training import runs
+from textrnn.training.determinism import seed_everything
 from textrnn.training.loop import fit_resumable
 from textrnn.training.optimizers import make_optimizer
 from textrnn.training.progress import TrainingProgress, describe_training
@@ -99,7 +100,7 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
     Args:
         cfg: a `SentimentConfig` (see `textrnn.training.config.load_config`).
         run_dir: the run directory (layout in `textrnn.training.runs`).
-        resume: continue the run in `run_dir` from its last completed epoch.
+        resume: continue the run in `run_dir` exactly, from its newest good checkpoint.
         verbose: Keras progress-bar verbosity.
 
     Returns:
@@ -124,7 +125,7 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
         validation_split=data.validation_split,
     )  # fails before touching run_dir
     runs.prepare_run_dir(run_dir, cfg, resume)
-    keras.utils.set_random_seed(cfg.train.seed)
+    seed_everything(cfg.train)
     vocab_path = run_dir / VOCAB_FILE
     if resume and vocab_path.exists():
         tokenizer = load_tokenizer(vocab_path)
@@ -178,7 +179,7 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
         validation_steps=val_steps,
         verbose=verbose,
     )
-    model.save(run_dir / runs.MODEL_FILE)
+    atomic.save_model(model, run_dir / runs.MODEL_FILE)
 
     results = {name: evaluate_split(model, tokenizer, cfg, split) for name, split in splits.items()}
     plain = make_dataset(train_rows, splits["train"].labels, data.batch_size, [], shuffle_seed=0)
@@ -196,7 +197,7 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
         padding_fraction_unbucketed=round(pipelines.padding_fraction(plain), 4),
         config=config_lib.to_dict(cfg),
     )
-    (run_dir / runs.RESULTS_FILE).write_text(json.dumps(results, indent=2))
+    atomic.write_text(run_dir / runs.RESULTS_FILE, json.dumps(results, indent=2))
     return results
 
 

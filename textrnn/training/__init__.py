@@ -3,7 +3,10 @@ resumable `fit` loop.
 
 Modules: `config` (TOML recipes -> frozen dataclasses, `TrainConfig`, overrides),
 `task_registry` (how each task trains, loads, evaluates and exports itself), `runs`
-(run directories and `load_run`), `loop` (`fit_resumable`), `progress` (time, tokens and
-the time budget across resumes), `optimizers` (Adam(W), clipping, schedules), `averaging`
-(weight averaging), `losses` (`SmoothedCrossEntropy`).
+(run directories and `load_run`), `loop` (`fit_resumable`, the exactly resumable training
+loop), `checkpoints` (step checkpoints: atomic, checksummed, the newest kept), `atomic`
+(write-to-temporary-then-rename), `history` (`history.csv`), `progress` (time, steps,
+tokens and the time budget across resumes), `determinism` (seeds, op determinism),
+`faults` (test-only kill switches), `guards` (non-finite losses), `optimizers` (Adam(W),
+clipping, schedules), `averaging` (weight averaging), `losses` (`SmoothedCrossEntropy`).
 """

@@ -1,5 +1,5 @@
-"""`AveragedWeights`: validation and checkpoints on the optimizer's moving average of the
-weights, training steps and the epoch backup on the raw ones."""
+"""`AveragedWeights`: validation and the best weights on the optimizer's moving average of
+the weights, training steps and the training checkpoints on the raw ones."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import keras
 
 class AveragedWeights:
     """Lets validation, the best-weights checkpoint and the saved model use the optimizer's
-    moving average of the weights (`use_ema=True`), while training steps and the epoch
-    backup keep the raw weights.
+    moving average of the weights (`use_ema=True`), while training steps and the training
+    checkpoints keep the raw weights.
 
     Keras's `SwapEMAWeights(swap_on_epoch=True)` leaves the average in the model during
-    every callback after it, so the epoch backup would hold the two sets of weights
+    every callback after it, so an epoch-end checkpoint would hold the two sets of weights
     swapped and `--resume` would continue from the average. Here two callbacks bracket
     the checkpoint instead: `put_in` (first in the list) swaps the average in when
     validation begins (or, without a validation set, at the end of the epoch), and it
-    stays there through the checkpoint; `take_out` (just before `BackupAndRestore`)
-    swaps the raw weights back. `fit` validates only at the end of an epoch, so no
-    training step ever sees the average.
+    stays there through the best-weights file; `take_out` (before the epoch-end
+    checkpoint) swaps the raw weights back. The loop validates only at the end of an
+    epoch, so no training step ever sees the average.
 
     Args:
         model: a model compiled with an optimizer built with `use_ema=True`.

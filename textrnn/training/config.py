@@ -47,6 +47,15 @@ class TrainConfig:
     early_stopping_patience: int = 0  # epochs without validation improvement; 0 = off
     max_minutes: float = 0.0  # wall-clock budget over all resumed runs; 0 = none
     seed: int = 0
+    # Checkpoints at every epoch end, and in between every this many minutes of training
+    # and/or every this many steps (0 = off). --resume continues from the newest one
+    # exactly (see training.loop); a kill loses at most the work since it.
+    checkpoint_every_minutes: float = 5.0
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 2  # the newest ones kept; a damaged newest falls back
+    # TensorFlow's op determinism (tf.config.experimental.enable_op_determinism): two
+    # runs with the same seed give bit-identical weights, at some cost in speed.
+    deterministic: bool = False
 
     def __post_init__(self):
         # Values that cannot make a meaningful run are rejected when the recipe is read,
@@ -55,8 +64,17 @@ class TrainConfig:
         at_least(self, "steps_per_epoch", 0)
         at_least(self, "warmup_steps", 0)
         at_least(self, "early_stopping_patience", 0)
+        at_least(self, "checkpoint_every_steps", 0)
+        at_least(self, "keep_checkpoints", 1)
         positive_finite(self, "learning_rate")
-        non_negative_finite(self, "min_learning_rate", "clipnorm", "weight_decay", "max_minutes")
+        non_negative_finite(
+            self,
+            "min_learning_rate",
+            "clipnorm",
+            "weight_decay",
+            "max_minutes",
+            "checkpoint_every_minutes",
+        )
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError(
                 f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {self.ema_momentum!r}"

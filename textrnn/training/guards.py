@@ -16,9 +16,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Raises `NonFiniteLossError` at the end of the first batch whose loss is not finite.
 
     Keras's own `TerminateOnNaN` only sets `stop_training`, so the run would end normally
-    and save a model of NaN weights. Raising here ends `fit` before the epoch's backup,
-    checkpoint and history row are written: the run directory keeps what the last good
-    epoch left.
+    and save a model of NaN weights. Raising here ends training before that step is
+    checkpointed and before the epoch's best weights and history row are written: the run
+    directory keeps what the last good checkpoint holds.
 
     Example:
         >>> model.fit(ds, epochs=3, callbacks=[StopOnNonFiniteLoss()])
@@ -39,6 +39,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy())
         raise NonFiniteLossError(
             f"the training loss became {float(loss)} at step {step} (epoch {self._epoch + 1}, "
-            f"batch {batch + 1}); training stopped before saving anything of this epoch. "
+            f"batch {batch + 1}); training stopped before saving this step (the last good "
+            "checkpoint is kept). "
             "A smaller train.learning_rate or train.clipnorm usually helps."
         )

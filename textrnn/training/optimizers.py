@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 
 from textrnn.training import config as config_lib
+from textrnn.training.gradient_norms import track_gradient_norm
 
 
 def learning_rate(train: config_lib.TrainConfig, total_steps: int):
@@ -28,7 +29,8 @@ def learning_rate(train: config_lib.TrainConfig, total_steps: int):
 
 def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None):
     """Adam(W) with gradient clipping by global norm and the recipe's LR schedule, keeping
-    a moving average of the weights when `train.ema_momentum` is set.
+    a moving average of the weights when `train.ema_momentum` is set, recording the
+    global gradient norm of each step (`optimizer.gradient_norm`).
 
     Args:
         train: the recipe's `[train]` section.
@@ -42,5 +44,8 @@ def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None
     if train.ema_momentum:
         kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
     if train.weight_decay:
-        return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
-    return keras.optimizers.Adam(**kwargs)
+        optimizer = keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
+    else:
+        optimizer = keras.optimizers.Adam(**kwargs)
+    # Every step's gradient norm, for `gradient_norms.csv` (see `training.gradient_norms`).
+    return track_gradient_norm(optimizer)

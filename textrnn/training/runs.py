@@ -5,13 +5,18 @@ A run directory holds:
     run_dir/
       config.toml        the resolved recipe, with its task (a resumed run must match it)
       vocab*.txt         the vocabulary (or vocabularies) the model was trained with
-      backup/            BackupAndRestore state (weights + optimizer + epoch), for --resume
+      backup/            checkpoints (ckpt-<step>.npz + .json, the newest two) that
+                         --resume continues from exactly (`training.checkpoints`)
       best.weights.h5    the best weights so far by the monitored validation figure
       model.keras        the best model (what evaluate / generate / predict / export use)
-      history.csv        per-epoch metrics
+      history.csv        per-epoch metrics, one row per epoch
       logs/              TensorBoard logs
-      progress.json      training seconds, tokens seen and the best validation figure so far
+      progress.json      training seconds, steps, tokens and the best validation figure,
+                         as of the newest checkpoint
       results.json       final figures
+
+Every file here that a reader takes whole is written to a temporary name and renamed
+(`training.atomic`), so a kill never leaves half of one.
 
 Each task's `train` module builds its data and model and calls
 `textrnn.training.loop.fit_resumable`; `load_run` loads any finished run through the
@@ -20,17 +25,20 @@ task registry.
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
 import keras
 
+from textrnn.training import atomic, task_registry
 from textrnn.training import config as config_lib
-from textrnn.training import task_registry
 
 CONFIG_FILE = "config.toml"
 MODEL_FILE = "model.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
+BACKUP_DIR = "backup"
+HISTORY_FILE = "history.csv"
 PROGRESS_FILE = "progress.json"
 RESULTS_FILE = "results.json"
 
@@ -59,25 +67,41 @@ def prepare_run_dir(run_dir: Path, cfg, resume: bool):
                 f"--resume given, but {run_dir} holds no run ({CONFIG_FILE} missing)."
             )
         saved = config_lib.load_config(config_path)
-        if saved != cfg:
+        differences = list(_differences(config_lib.to_dict(saved), config_lib.to_dict(cfg)))
+        refused = [d for d in differences if d[0] not in RESUMABLE_CHANGES]
+        if refused:
             changes = "\n".join(
-                f"  {key}: started with {old!r}, requested {new!r}"
-                for key, old, new in _differences(
-                    config_lib.to_dict(saved), config_lib.to_dict(cfg)
-                )
+                f"  {key}: started with {old!r}, requested {new!r}" for key, old, new in refused
             )
+            allowed = ", ".join(sorted(RESUMABLE_CHANGES))
             raise RunDirError(
                 f"--resume: the recipe differs from the one {run_dir} was started with "
-                f"({run_dir / CONFIG_FILE}):\n{changes}\nRepeat the run's --set options, or "
-                "start a new run directory."
+                f"({run_dir / CONFIG_FILE}):\n{changes}\nResume with `--resume` alone (the "
+                f"run's own recipe is used) and change only {allowed}; or start a new "
+                "run directory."
             )
+        for key, old, new in differences:
+            print(f"--resume: {key} changed from {old!r} to {new!r}", file=sys.stderr)
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(
             f"Run directory {run_dir} is not empty. Pass --resume to continue that run, "
             "or choose a new directory."
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config_lib.to_toml(cfg), encoding="utf-8")
+    atomic.remove_stale_temporaries(run_dir)
+    atomic.write_text(config_path, config_lib.to_toml(cfg))
+
+
+# What a resumed run may change: when and how often it stops and checkpoints, nothing
+# that decides the numbers of a step, so it still ends as an uninterrupted run would.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "train.max_minutes",
+        "train.checkpoint_every_minutes",
+        "train.checkpoint_every_steps",
+        "train.keep_checkpoints",
+    }
+)
 
 
 def _differences(saved: dict, requested: dict, prefix: str = ""):

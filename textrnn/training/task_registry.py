@@ -74,10 +74,13 @@ class ExportOptions:
     Args:
         beam_width: character LM: the beam width of the `beam` signature.
         jit_compile: generating models: XLA-compile the decoding loops in the export.
+        limits: the caps every signature checks its inputs against, a
+            `textrnn.export.limits.ExportLimits` (None: its defaults).
     """
 
     beam_width: int = 5
     jit_compile: bool = False
+    limits: object = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Training `Seq2Seq` translators with `model.fit`, resumable after a kill.
+"""Training `Seq2Seq` translators, exactly resumable after a kill.
 
 Besides the common files (see `textrnn.training.runs`), a translation run directory holds
 `source_vocab.txt` and `target_vocab.txt` (WordPiece vocabularies learned from the
@@ -28,8 +28,9 @@ from textrnn.text.loading import load_tokenizer
 from textrnn.text.special_tokens import BOS_ID, EOS_ID, PAD_ID
 from textrnn.text.vocabulary import VocabularyError
 from textrnn.text.wordpiece_tokenizer import WordPieceTokenizer
+from textrnn.training import atomic, runs
 from textrnn.training import config as config_lib
-from textrnn.training import runs
+from textrnn.training.determinism import seed_everything
 from textrnn.training.loop import fit_resumable
 from textrnn.training.losses import SmoothedCrossEntropy
 from textrnn.training.optimizers import make_optimizer
@@ -209,7 +210,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
     Args:
         cfg: a `TranslationConfig` (see `textrnn.training.config.load_config`).
         run_dir: the run directory (layout in `textrnn.training.runs`).
-        resume: continue the run in `run_dir` from its last completed epoch.
+        resume: continue the run in `run_dir` exactly, from its newest good checkpoint.
         verbose: Keras progress-bar verbosity.
 
     Returns:
@@ -224,7 +225,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
     data = cfg.data
     splits = load_splits(cfg)  # fails before touching run_dir
     runs.prepare_run_dir(run_dir, cfg, resume)
-    keras.utils.set_random_seed(cfg.train.seed)
+    seed_everything(cfg.train)
     paths = (run_dir / SOURCE_VOCAB_FILE, run_dir / TARGET_VOCAB_FILE)
     if resume and all(p.exists() for p in paths):
         tokenizers = tuple(load_tokenizer(p) for p in paths)
@@ -283,7 +284,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
         first_callbacks=callbacks,
         verbose=verbose,
     )
-    model.save(run_dir / runs.MODEL_FILE)
+    atomic.save_model(model, run_dir / runs.MODEL_FILE)
 
     validation, _ = evaluate_translation(
         model,
@@ -308,7 +309,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
         "train_target_tokens_per_epoch": int(lengths.sum()),
         "config": config_lib.to_dict(cfg),
     }
-    (run_dir / runs.RESULTS_FILE).write_text(json.dumps(results, indent=2))
+    atomic.write_text(run_dir / runs.RESULTS_FILE, json.dumps(results, indent=2))
     return results
 
 
