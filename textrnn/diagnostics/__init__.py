@@ -1,5 +1,6 @@
 """Diagnostics: looking inside trained models of any task.
 
-Module: `attention_plot` (attention heatmaps and token-weight plots as PNG; matplotlib is
-imported only when a plot is drawn).
+Modules: `attention_plot` (attention heatmaps and token-weight plots as PNG; matplotlib is
+imported only when a plot is drawn); `gradient_flow` (‖∂L_T/∂h_t‖ through the recurrence of
+a character model, as CSV and PNG; `textrnn diagnose gradients`).
 """
