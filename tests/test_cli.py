@@ -45,11 +45,13 @@ def test_generate_evaluate_export(tiny_run, tmp_path, capsys):
     assert main(["evaluate", "--run-dir", str(tiny_run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == figures
     assert main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp")]) == 0
-    assert (tmp_path / "exp" / "saved_model.pb").exists()
+    # TensorFlow Serving's layout: each export is the next version of the base directory.
+    assert (tmp_path / "exp" / "1" / "saved_model.pb").exists()
     assert (
-        main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "xla"), "--xla"]) == 0
+        main(["export", "--run-dir", str(tiny_run), "--out", str(tmp_path / "exp"), "--xla"]) == 0
     )
-    assert json.loads((tmp_path / "xla" / "textrnn_export.json").read_text())["xla"] is True
+    assert json.loads((tmp_path / "exp" / "2" / "textrnn_export.json").read_text())["xla"] is True
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["1", "2"]
 
 
 def test_generate_reads_prompts_from_stdin(tiny_run, capsys, monkeypatch):

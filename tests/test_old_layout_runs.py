@@ -144,6 +144,6 @@ def test_an_old_run_exports_and_the_export_answers_as_the_api(
 ):
     out_dir = tmp_path / "export"
     _cli(capsys, "export", "--run-dir", str(FIXTURE / task), "--out", str(out_dir))
-    served = tf.saved_model.load(str(out_dir))
+    served = tf.saved_model.load(str(out_dir / "1"))  # the first version of the base dir
     got = served.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
     assert got[output].numpy()[0].decode("utf-8") == _api_answer(task, load_run(FIXTURE / task))

@@ -8,7 +8,9 @@ textrnn generate --run-dir runs/shakes --prompt "ROMEO:" --length 300 --strategy
 textrnn predict --run-dir runs/sst2 --text "a gem of a film"      # or one text per stdin line
 textrnn explain --run-dir runs/sst2 --text "a gem of a film" --plot weights.png
 textrnn translate --run-dir runs/de-en --text "Ein Hund läuft." --beam-width 5 --n-best 3
-textrnn export --run-dir runs/x --out exports/x
+textrnn export --run-dir runs/x --out exports/x  # writes exports/x/1, then 2, ...
+textrnn serve --model-name shakes --model-base-path exports/shakes   # TF Serving's APIs
+textrnn diagnose gradients --fresh rnn --fresh lstm --run-dir runs/shakes --out-png g.png
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ from pathlib import Path
 import textrnn  # noqa: F401  (registers every task; selects the TensorFlow backend)
 from textrnn.charlm.config import GenerateConfig
 from textrnn.charlm.generator import generate
+from textrnn.diagnostics import gradient_flow
 from textrnn.diagnostics.attention_plot import (
     format_token_weights,
     plot_attention,
     plot_token_weights,
 )
+from textrnn.export.limits import ExportLimits
+from textrnn.export.run_export import export_run_version
 from textrnn.quickstart import run_quickstart
 from textrnn.sentiment.predictor import make_predictor
 from textrnn.training import task_registry
 from textrnn.training.config import load_config
-from textrnn.training.runs import load_run
+from textrnn.training.runs import load_run, read_run_config
 from textrnn.translation.config import decoding_options
 from textrnn.translation.translator import make_translator
 
@@ -93,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
             for name in task_registry.task_names()
         ),
     )
-    p.add_argument("--recipe", required=True, help="TOML recipe, e.g. models/<name>/config.toml")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="TOML recipe, e.g. models/<name>/config.toml (required unless --resume, which "
+        "uses the run's own recipe when none is given)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -103,7 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a recipe value (repeatable); unknown keys are errors",
     )
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir exactly, from its newest good checkpoint",
+    )
+    p.add_argument("--seed", type=int, default=None, help="same as --set train.seed=N")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="TensorFlow op determinism: the same seed gives bit-identical weights "
+        "(same as --set train.deterministic=true)",
+    )
     p.add_argument("--json", action="store_true", help="print every figure as JSON")
     p.add_argument(
         "--quiet",
@@ -168,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         "export", parents=[common], help="write a SavedModel (strings in, strings out)"
     )
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        help="base directory (TensorFlow Serving's layout): the export becomes its next "
+        "version, OUT/1, OUT/2, ...",
+    )
     p.add_argument("--beam-width", type=int, default=5, help="character LM: beam signature")
     p.add_argument(
         "--xla",
@@ -176,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="generating models: XLA-compile the decoding loops in the export (the server "
         "must run XLA: TF Serving --xla_cpu_compilation_enabled=true)",
     )
+    p.add_argument(
+        "--limit",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a cap every signature checks its inputs against (repeatable), e.g. "
+        "max_new_tokens=4096 (default); all caps: textrnn.export.limits.ExportLimits",
+    )
+    _add_diagnose_parser(sub, common)
+    _add_serve_parser(sub, common)
     return parser
 
 
@@ -255,7 +292,20 @@ def _progress_verbosity(quiet: bool) -> int:
 
 
 def _cmd_train(args):
-    cfg = load_config(args.recipe, args.overrides, task=args.task)
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    if args.deterministic:
+        overrides.append("train.deterministic=true")
+    recipe = args.recipe
+    if recipe is None:
+        saved = Path(args.run_dir) / "config.toml"
+        if not args.resume:
+            raise ValueError("--recipe is required (unless --resume continues a run).")
+        if not saved.is_file():
+            raise ValueError(f"--resume given, but {saved} does not exist: no run to continue.")
+        recipe = saved
+    cfg = load_config(recipe, overrides, task=args.task)
     task = task_registry.get_task(args.task)
     verbose = _progress_verbosity(args.quiet)
     results = task.train(cfg, args.run_dir, resume=args.resume, verbose=verbose)
@@ -383,10 +433,229 @@ def _cmd_translate(args):
 
 
 def _cmd_export(args):
-    model, tokenizer, cfg = _load(args.run_dir)
-    options = task_registry.ExportOptions(beam_width=args.beam_width, jit_compile=args.xla)
-    out = task_registry.get_task(_task_name(cfg)).export(model, tokenizer, cfg, args.out, options)
-    print(f"SavedModel written to {out}")
+    options = task_registry.ExportOptions(
+        beam_width=args.beam_width,
+        jit_compile=args.xla,
+        limits=ExportLimits.from_overrides(args.limits),
+    )
+    out = export_run_version(args.run_dir, args.out, options)
+    print(f"SavedModel written to {out} (version {out.name} of {args.out})")
+
+
+def _add_diagnose_parser(sub, common):
+    p = sub.add_parser("diagnose", parents=[common], help="look inside the recurrence")
+    what = p.add_subparsers(dest="diagnosis", required=True)
+    g = what.add_parser(
+        "gradients",
+        parents=[common],
+        help="character LM: mean |dL_T/dh_t| against the distance T - t (CSV and PNG)",
+    )
+    g.add_argument(
+        "--run-dir",
+        dest="run_dirs",
+        action="append",
+        default=[],
+        help="a trained character-LM run (repeatable, e.g. one per checkpoint)",
+    )
+    g.add_argument(
+        "--fresh",
+        dest="fresh_cells",
+        action="append",
+        default=[],
+        choices=["rnn", "lstm", "gru"],
+        help="a freshly initialised model of this cell (repeatable)",
+    )
+    g.add_argument("--units", type=int, default=128, help="fresh models: hidden units")
+    g.add_argument("--layers", type=int, default=1, help="fresh models: recurrent layers")
+    g.add_argument("--window", type=int, default=200, help="T, steps per window")
+    g.add_argument("--batch", type=int, default=32, help="windows averaged over")
+    g.add_argument("--seed", type=int, default=0, help="window offsets and fresh weights")
+    g.add_argument(
+        "--corpus",
+        default=None,
+        help="name or text file whose validation part gives the windows (default: each "
+        "run's own corpus; for fresh models the first run's, else tinyshakespeare)",
+    )
+    g.add_argument("--out-csv", default="gradient_flow.csv")
+    g.add_argument("--out-png", default="gradient_flow.png")
+    a = what.add_parser(
+        "activations",
+        parents=[common],
+        help="character LM: unit activations over a text as coloured HTML / PNG, and the "
+        "units most correlated with features of the text",
+    )
+    a.add_argument("--run-dir", required=True, help="a trained character-LM run")
+    source = a.add_mutually_exclusive_group()
+    source.add_argument("--text-file", default=None, help="read this UTF-8 file")
+    source.add_argument(
+        "--corpus",
+        default=None,
+        help="read this corpus's validation part (default: the run's own corpus)",
+    )
+    a.add_argument("--start", type=int, default=0, help="first character of the text")
+    a.add_argument("--length", type=int, default=2000, help="characters read")
+    a.add_argument("--layer", type=int, default=-1, help="recurrent layer (-1 = top)")
+    a.add_argument(
+        "--state",
+        default="h",
+        choices=["h", "c", "input", "forget", "output", "candidate", "update", "reset"],
+        help="h; c (LSTM); a gate: input/forget/output/candidate (LSTM), update/reset/"
+        "candidate (GRU)",
+    )
+    a.add_argument("--unit", type=int, default=None, help="the unit to draw")
+    a.add_argument("--draw-length", type=int, default=None, help="draw only the first N characters")
+    a.add_argument("--columns", type=int, default=80, help="PNG: characters per row")
+    a.add_argument("--out-html", default=None)
+    a.add_argument("--out-png", default=None)
+    a.add_argument(
+        "--search",
+        action="store_true",
+        help="print the units most correlated with each text feature (of --state)",
+    )
+    a.add_argument("--top-k", type=int, default=5, help="--search: units per feature")
+
+
+def _cmd_diagnose(args):
+    if args.diagnosis == "activations":
+        return _cmd_diagnose_activations(args)
+    if not args.run_dirs and not args.fresh_cells:
+        raise ValueError("Nothing to measure: give --run-dir and/or --fresh CELL.")
+    sizes = {"window": args.window, "batch": args.batch, "seed": args.seed}
+    flows = [
+        gradient_flow.measure_run(run_dir, corpus=args.corpus, **sizes) for run_dir in args.run_dirs
+    ]
+    corpus = args.corpus
+    if corpus is None and args.fresh_cells:
+        cfg = read_run_config(args.run_dirs[0]) if args.run_dirs else None
+        corpus = cfg.data.dataset if cfg is not None else "tinyshakespeare"
+    flows += [
+        gradient_flow.measure_fresh(cell, corpus, units=args.units, num_layers=args.layers, **sizes)
+        for cell in args.fresh_cells
+    ]
+    for flow in flows:
+        print(gradient_flow.summarize(flow))
+    print(f"CSV written to {gradient_flow.write_csv(flows, args.out_csv)}")
+    print(f"plot written to {gradient_flow.plot_gradient_flow(flows, args.out_png)}")
+
+
+def _cmd_diagnose_activations(args):
+    from textrnn.diagnostics import activations
+
+    if args.unit is None and not args.search:
+        raise ValueError("Nothing to do: give --unit N (with --out-html / --out-png) or --search.")
+    if args.unit is not None and not (args.out_html or args.out_png):
+        raise ValueError("Give --out-html and/or --out-png to draw --unit.")
+    if args.draw_length is not None and args.draw_length < 1:
+        raise ValueError(f"Expected --draw-length >= 1. Received: {args.draw_length}")
+    model, tokenizer, text = activations.run_and_text(
+        args.run_dir,
+        text_file=args.text_file,
+        corpus=args.corpus,
+        start=args.start,
+        length=args.length,
+    )
+    acts = activations.unit_activations(model, tokenizer, text)
+    values = acts.get(args.state, args.layer)
+    where = f"layer {args.layer}, {args.state}, {len(text)} characters from {args.start}"
+    if args.search:
+        found = activations.top_units(values, activations.text_features(text), k=args.top_k)
+        print(activations.format_search(found, f"top units by |Pearson r| ({where}):"))
+    if args.unit is not None:
+        unit = acts.unit(args.unit, args.state, args.layer)
+        shown = text[: args.draw_length] if args.draw_length else text
+        vmin, vmax = activations.value_range(args.state, unit)
+        style = {"vmin": vmin, "vmax": vmax, "title": f"unit {args.unit} ({where})"}
+        if args.out_html:
+            path = activations.write_html(args.out_html, shown, unit[: len(shown)], **style)
+            print(f"HTML written to {path}")
+        if args.out_png:
+            path = activations.plot_text_activations(
+                shown, unit[: len(shown)], args.out_png, columns=args.columns, **style
+            )
+            print(f"plot written to {path}")
+
+
+def _add_serve_parser(sub, common):
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve exports over TensorFlow Serving's REST and gRPC APIs",
+    )
+    p.add_argument("--model-name", default=None, help="the model's name in request paths")
+    p.add_argument(
+        "--model-base-path",
+        default=None,
+        help="its base directory (versions 1/, 2/, ...) or one SavedModel (version 1)",
+    )
+    p.add_argument(
+        "--model-config-file",
+        default=None,
+        help="TensorFlow Serving's models.config (several models, version policies, labels)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    p.add_argument("--rest-port", type=int, default=8501, help="0 = any free port")
+    p.add_argument("--grpc-port", type=int, default=8500, help="0 = any free port")
+    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for versions")
+    p.add_argument(
+        "--limit",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a request cap (repeatable), e.g. deadline_seconds=30; all caps: "
+        "textrnn.serving.limits.ServerLimits",
+    )
+
+
+def _cmd_serve(args):
+    try:
+        from textrnn.serving.limits import ServerLimits
+        from textrnn.serving.model_config import read_model_config
+        from textrnn.serving.models import ModelSpecConfig
+        from textrnn.serving.server import serve
+    except ModuleNotFoundError as error:
+        raise RuntimeError(
+            f"textrnn serve needs the `serve` extra ({error.name} is missing): "
+            "pip install 'textrnn[serve]'"
+        ) from None
+
+    if args.model_config_file:
+        if args.model_name or args.model_base_path:
+            raise ValueError(
+                "Give --model-config-file or --model-name/--model-base-path, not both."
+            )
+        configs = read_model_config(args.model_config_file)
+    elif args.model_name and args.model_base_path:
+        if not os.path.isdir(args.model_base_path):
+            raise FileNotFoundError(f"No directory {args.model_base_path}")
+        configs = [ModelSpecConfig(args.model_name, args.model_base_path)]
+    else:
+        raise ValueError("Give --model-name and --model-base-path (or --model-config-file).")
+    values = {}
+    for item in args.limits:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"Expected NAME=VALUE. Received: {item!r}")
+        try:
+            values[name.strip()] = float(value) if "." in value else int(value)
+        except ValueError:
+            raise ValueError(
+                f"Expected a number for `{name.strip()}`. Received: {item!r}"
+            ) from None
+    try:
+        limits = ServerLimits(**values)
+    except TypeError:
+        raise ValueError(f"Unknown cap in {args.limits}; see ServerLimits.") from None
+    status = serve(
+        configs,
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        limits=limits,
+        poll_seconds=args.poll_seconds,
+    )
+    if status:
+        raise RuntimeError(f"the server stopped with status {status}")
 
 
 COMMANDS = {
@@ -398,6 +667,8 @@ COMMANDS = {
     "explain": _cmd_explain,
     "translate": _cmd_translate,
     "export": _cmd_export,
+    "diagnose": _cmd_diagnose,
+    "serve": _cmd_serve,
 }
 
 

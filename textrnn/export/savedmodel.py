@@ -6,7 +6,11 @@ Each task's `export` module (`textrnn.charlm.export`, `textrnn.sentiment.export`
 and, for generating models, the decoding loop (`tf.while_loop`), so a bare
 `tf.saved_model.load` runs it in a process that never imports textrnn; `write_savedmodel`
 saves it with its signatures. `core_op_report` lists the ops that are not core
-TensorFlow; the list goes into `textrnn_export.json` beside `saved_model.pb`.
+TensorFlow; the list goes into `textrnn_export.json` beside `saved_model.pb`. With
+`warmup_values`, one request per signature goes into TensorFlow Serving's warm-up file
+(`textrnn.export.warmup`); with `metadata`, the metadata asset is written
+(`textrnn.export.metadata`). `write_savedmodel` writes one plain directory;
+`textrnn.export.versions` puts it under a base directory as the next version.
 
 Example:
     >>> write_savedmodel(module, check_empty("exports/x"), {"serving_default": fn}, {})
@@ -19,7 +23,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
+
+from textrnn.export.metadata import write_metadata
+from textrnn.export.warmup import write_warmup_requests
 
 INFO_FILE = "textrnn_export.json"
 
@@ -36,12 +44,34 @@ def check_empty(export_dir) -> Path:
     return export_dir
 
 
-def write_savedmodel(module, export_dir: Path, signatures: dict, info: dict) -> Path:
+def write_savedmodel(
+    module,
+    export_dir: Path,
+    signatures: dict,
+    info: dict,
+    warmup_values: dict | None = None,
+    metadata: dict | None = None,
+) -> Path:
     """Saves `module` with `signatures` and writes `INFO_FILE` (`info`, the signature
     names and the non-core ops) beside it.
 
+    Args:
+        module: the `tf.Module` to save.
+        export_dir: the SavedModel directory (see `check_empty`).
+        signatures: signature name -> concrete function.
+        info: what `INFO_FILE` records besides the signatures and ops (`info["task"]`
+            names the task).
+        warmup_values: input name -> a value for it (strings: one string, a batch of
+            one is sent); every signature gets one warm-up request built from these
+            (`warmup_requests`). None: no warm-up file.
+        metadata: `{"vocabulary_sizes": {...}, "recipe": {...} or None}` for the
+            metadata asset. None: no metadata asset.
+
     Returns:
         The export directory.
+
+    Raises:
+        KeyError: `warmup_values` lacks an input of a signature, naming both.
     """
     tf.saved_model.save(module, str(export_dir), signatures=signatures)
     info = {
@@ -50,7 +80,41 @@ def write_savedmodel(module, export_dir: Path, signatures: dict, info: dict) -> 
         "non_core_ops": sorted(core_op_report(export_dir)),
     }
     (export_dir / INFO_FILE).write_text(json.dumps(info, indent=2))
+    if warmup_values is not None:
+        write_warmup_requests(export_dir, warmup_requests(signatures, warmup_values))
+    if metadata is not None:
+        write_metadata(
+            export_dir, info.get("task"), metadata["vocabulary_sizes"], metadata.get("recipe")
+        )
     return export_dir
+
+
+def warmup_requests(signatures: dict, values: dict) -> list:
+    """One `(signature_name, inputs)` warm-up request per signature, sorted by name.
+
+    Each input takes `values[name]` in the dtype of the signature's input; a string
+    vector input gets the batch `[values[name]]`.
+
+    Raises:
+        KeyError: a signature input that `values` lacks, naming it.
+    """
+    requests = []
+    for name in sorted(signatures):
+        args, kwargs = signatures[name].structured_input_signature
+        # A traced function has positional specs (named by `TensorSpec.name`), a loaded
+        # signature keyword ones.
+        specs = {**{spec.name: spec for spec in args}, **kwargs}
+        inputs = {}
+        for key, spec in sorted(specs.items()):
+            if key not in values:
+                raise KeyError(f"No warm-up value for input `{key}` of signature `{name}`.")
+            value = values[key]
+            if spec.shape.rank == 1 and not isinstance(value, (list, tuple)):
+                value = [value]
+            dtype = object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
+            inputs[key] = np.asarray(value, dtype=dtype)
+        requests.append((name, inputs))
+    return requests
 
 
 def core_op_report(export_dir) -> set[str]:

@@ -5,7 +5,10 @@ classifier) whose signatures take raw strings.
 - `explain(texts)` (attention pooling): the same plus `tokens` and attention `weights`.
 
 Core ops only with a word vocabulary; `WordpieceTokenizeWithOffsets` (tensorflow-text)
-with a WordPiece one.
+with a WordPiece one. Both signatures check their input against the predictor's
+`ExportLimits` (batch size, bytes per text; recorded under `limits` in
+`textrnn_export.json`) and answer an empty batch with empty outputs. The export carries
+TensorFlow Serving's warm-up file and the metadata asset (`textrnn.export.metadata`).
 """
 
 from __future__ import annotations
@@ -14,15 +17,21 @@ from pathlib import Path
 
 from textrnn.export.savedmodel import check_empty, write_savedmodel
 from textrnn.sentiment.predictor import make_predictor
+from textrnn.training.config import to_dict
 from textrnn.training.task_registry import ExportOptions
 
+# TensorFlow Serving's warm-up request of every signature.
+WARMUP_VALUES = {"texts": "a fine film"}
 
-def export_sentiment(predictor, export_dir) -> Path:
+
+def export_sentiment(predictor, export_dir, recipe: dict | None = None) -> Path:
     """Writes a SavedModel of a `SentimentPredictor` (tokeniser, text policy, classifier).
 
     Args:
-        predictor: a `textrnn.sentiment.predictor.SentimentPredictor`.
+        predictor: a `textrnn.sentiment.predictor.SentimentPredictor` (its `limits` are
+            the export's caps).
         export_dir: output directory (must not exist yet, or be empty).
+        recipe: the run's resolved recipe, recorded in the metadata asset.
 
     Returns:
         The export directory.
@@ -42,12 +51,21 @@ def export_sentiment(predictor, export_dir) -> Path:
         "max_length": predictor.max_length,
         "truncation": predictor.truncation,
         "tensorflow_text_ops": list(predictor.tokenizer.tf_text_ops),
+        "limits": predictor.limits.to_dict(),
     }
-    return write_savedmodel(predictor, export_dir, signatures, info)
+    return write_savedmodel(
+        predictor,
+        export_dir,
+        signatures,
+        info,
+        warmup_values={"texts": WARMUP_VALUES["texts"][: predictor.limits.max_input_bytes]},
+        metadata={"vocabulary_sizes": {"words": predictor.model.vocab_size}, "recipe": recipe},
+    )
 
 
 def export_run(model, tokenizer, cfg, export_dir, options: ExportOptions | None = None) -> Path:
     """Exports a finished sentiment run (what `textrnn export` calls through the task
-    registry); `options` has nothing for this task."""
+    registry); of `options`, this task reads `limits`."""
     options = options or ExportOptions()
-    return export_sentiment(make_predictor(model, tokenizer, cfg), export_dir)
+    predictor = make_predictor(model, tokenizer, cfg, limits=options.limits)
+    return export_sentiment(predictor, export_dir, recipe=to_dict(cfg) if cfg else None)

@@ -13,7 +13,13 @@ Documented behaviour for awkward input:
   and the last three quarters (long reviews often conclude at the end);
 - words outside the vocabulary become `<unk>`;
 - bytes that are not UTF-8 are an error in the Python API and CLI (naming the byte
-  offset); inside the graph (an export) they become U+FFFD first.
+  offset); inside the graph (an export) they become U+FFFD first;
+- a batch is checked against `ExportLimits` (`max_batch_size` strings of at most
+  `max_input_bytes` bytes): an `InvalidArgumentError` in the graph naming the input, the
+  value and the cap (the Python API splits long lists into batches and refuses an
+  over-long text with a `ValueError`);
+- an empty batch gives empty outputs (`probabilities` `[0, classes]`, `tokens` and
+  `weights` `[0, 0]`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from textrnn.export import input_checks as checks
+from textrnn.export.limits import ExportLimits
 from textrnn.sentiment.encoding import encode_texts, truncate
 from textrnn.text.special_tokens import PAD_ID
 from textrnn.text.utf8 import ensure_text
@@ -38,6 +46,8 @@ class SentimentPredictor(tf.Module):
         max_length: tokens kept per text.
         truncation: the truncation policy (see `truncate`).
         label_names: one name per class, in label-id order.
+        limits: the caps every call is checked against (`ExportLimits()` by default;
+            this task reads `max_batch_size` and `max_input_bytes`).
 
     Example:
         >>> predictor = SentimentPredictor(model, tokenizer, 256, "head", ("negative", "positive"))
@@ -45,8 +55,11 @@ class SentimentPredictor(tf.Module):
         <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'positive'], dtype=object)>
     """
 
-    def __init__(self, model, tokenizer, max_length, truncation, label_names, name=None):
+    def __init__(
+        self, model, tokenizer, max_length, truncation, label_names, name=None, limits=None
+    ):
         super().__init__(name=name or "sentiment_predictor")
+        self.limits = limits or ExportLimits()
         if model.vocab_size != tokenizer.vocabulary_size():
             raise ValueError(
                 f"Tokenizer has {tokenizer.vocabulary_size()} ids but the model expects "
@@ -66,6 +79,14 @@ class SentimentPredictor(tf.Module):
         self._names = tf.constant(self.label_names)
 
     def _classify(self, texts, return_attention):
+        texts, string_checks = checks.string_batch(
+            "texts", texts, self.limits.max_batch_size, self.limits.max_input_bytes
+        )
+        (texts,) = checks.after(string_checks, texts)
+        rows = tf.shape(texts)[0]
+        # The recurrent layers cannot run on zero rows: an empty batch classifies one
+        # placeholder text, and every output is cut back to `rows`.
+        texts = tf.concat([texts, tf.fill(tf.cast(tf.equal(rows, 0), tf.int32)[None], "")], 0)
         ids = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
         dense = ids.to_tensor(PAD_ID)
         outputs = self.model(dense, training=False, return_attention=return_attention)
@@ -73,13 +94,16 @@ class SentimentPredictor(tf.Module):
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32))
         label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         result = {
-            "label_ids": label_ids,
-            "labels": tf.gather(self._names, label_ids),
-            "probabilities": probabilities,
+            "label_ids": label_ids[:rows],
+            "labels": tf.gather(self._names, label_ids)[:rows],
+            "probabilities": probabilities[:rows],
         }
         if return_attention:
-            result["tokens"] = self.tokenizer.ids_to_tokens(ids).to_tensor("")
-            result["weights"] = tf.cast(outputs[1], tf.float32)
+            # `[:, :0]` for an empty batch: no tokens at all.
+            width = tf.where(tf.equal(rows, 0), 0, tf.shape(dense)[1])
+            tokens = self.tokenizer.ids_to_tokens(ids).to_tensor("")
+            result["tokens"] = tokens[:rows, :width]
+            result["weights"] = tf.cast(outputs[1], tf.float32)[:rows, :width]
         return result
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
@@ -94,13 +118,20 @@ class SentimentPredictor(tf.Module):
         return self._classify(texts, return_attention=True)
 
     def check_texts(self, texts: Sequence, warn=True) -> list[str]:
-        """Python-side checks: decodes bytes (error on bad UTF-8) and warns about texts that
-        have no tokens."""
+        """Python-side checks: decodes bytes (error on bad UTF-8), refuses texts longer
+        than `limits.max_input_bytes` and warns about texts that have no tokens."""
         if isinstance(texts, (str, bytes, bytearray)):
             texts = [texts]
         texts = [ensure_text(t) for t in texts]
         if not texts:
             raise ValueError("Expected at least one text. Received an empty list.")
+        for i, text in enumerate(texts):
+            size = len(text.encode("utf-8"))
+            if size > self.limits.max_input_bytes:
+                raise ValueError(
+                    f"Expected every text to have at most {self.limits.max_input_bytes} "
+                    f"bytes. Received: {size} bytes in text {i}"
+                )
         if warn:
             blank = [i for i, t in enumerate(texts) if not t.strip()]
             if blank:
@@ -117,9 +148,11 @@ class SentimentPredictor(tf.Module):
             `[{"label": name, "label_id": int, "probabilities": {name: p, ...}}, ...]`.
 
         Raises:
-            ValueError: no texts, or bytes that are not UTF-8.
+            ValueError: no texts, bytes that are not UTF-8, or a text longer than
+                `limits.max_input_bytes`.
         """
         texts = self.check_texts(texts)
+        batch_size = min(batch_size, self.limits.max_batch_size)
         results = []
         for start in range(0, len(texts), batch_size):
             out = self.predict(tf.constant(texts[start : start + batch_size]))
@@ -145,6 +178,13 @@ class SentimentPredictor(tf.Module):
                 f"pooling={self.model.pooling!r}."
             )
         texts = self.check_texts(texts)
+        results = []
+        step = self.limits.max_batch_size
+        for start in range(0, len(texts), step):
+            results.extend(self._explain_batch(texts[start : start + step]))
+        return results
+
+    def _explain_batch(self, texts) -> list[dict]:
         out = self.explain(tf.constant(texts))
         results = []
         for i in range(len(texts)):
@@ -164,8 +204,14 @@ class SentimentPredictor(tf.Module):
         return results
 
 
-def make_predictor(model, tokenizer, cfg) -> SentimentPredictor:
-    """The `SentimentPredictor` of a run (its text policy and label names)."""
+def make_predictor(model, tokenizer, cfg, limits: ExportLimits | None = None) -> SentimentPredictor:
+    """The `SentimentPredictor` of a run (its text policy and label names), checking its
+    inputs against `limits` (`ExportLimits()` by default)."""
     return SentimentPredictor(
-        model, tokenizer, cfg.data.max_length, cfg.data.truncation, cfg.data.label_names
+        model,
+        tokenizer,
+        cfg.data.max_length,
+        cfg.data.truncation,
+        cfg.data.label_names,
+        limits=limits,
     )

@@ -70,7 +70,8 @@ class TranslateConfig:
     max_length_ratio: float = 2.0  # and at most ratio * source tokens + offset
     max_length_offset: int = 10
     # Beam search: a hypothesis reaching its cap must end there ("force_end"), is ranked
-    # after every ended one ("rank_last") or by its prefix ("prefix"); see `BeamSearch`.
+    # after every ended one ("rank_last") or by its prefix ("prefix", measured best); see
+    # `BeamSearch` and benchmarks/capped_hypotheses.py.
     capped: str = "prefix"
     temperature: float = 1.0
     top_k: int = 0

@@ -1,0 +1,58 @@
+"""The limits `textrnn serve` puts on every request, before a model sees it.
+
+The exports check their own inputs (`textrnn.export.limits.ExportLimits`); these caps
+protect the server itself: the size of a body, the strings and batch of one request,
+how long one request may take and how many may wait.
+
+Example:
+    >>> ServerLimits(deadline_seconds=5.0).max_body_bytes
+    4194304
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerLimits:
+    """Caps on one request to `textrnn serve`.
+
+    Args:
+        max_body_bytes: largest REST body or gRPC message (larger: REST 413, gRPC
+            RESOURCE_EXHAUSTED).
+        max_batch_size: most rows (first dimension of a string input) in one request
+            (more: INVALID_ARGUMENT, HTTP 400).
+        max_string_bytes: longest string value of an input (longer: INVALID_ARGUMENT).
+        max_elements: most values of one input tensor (more: INVALID_ARGUMENT).
+        deadline_seconds: the longest a request waits for its answer (longer: DEADLINE
+            EXCEEDED, HTTP 504; a gRPC client's own shorter deadline wins). The model call
+            itself runs on, bounded by the export's caps, and its answer is dropped.
+        max_in_flight: most requests admitted at once, queued ones included (more:
+            UNAVAILABLE, HTTP 503).
+        workers: threads that run model calls (concurrent requests run side by side).
+
+    Raises:
+        TypeError: a value that is not a number, naming it.
+        ValueError: a value that is not positive, naming it.
+    """
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_batch_size: int = 64
+    max_string_bytes: int = 65536
+    max_elements: int = 65536
+    deadline_seconds: float = 60.0
+    max_in_flight: int = 64
+    workers: int = 4
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Expected a number for `{field.name}`. Received: {value!r}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"Expected a positive value for `{field.name}`. "
+                    f"Received: {field.name}={value!r}"
+                )
