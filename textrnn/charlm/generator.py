@@ -115,15 +115,7 @@ class CharGenerator(tf.Module):
     def _checked(self, prompts, **scalars):
         """Checks the inputs in the graph (see `textrnn.export.input_checks`); returns them,
         made to wait for the checks."""
-        prompts, string_checks = checks.string_batch(
-            "prompts", prompts, self.limits.max_batch_size, self.limits.max_input_bytes
-        )
-        domains = self.domains()
-        values, scalar_checks = checks.checked_scalars(
-            {name: (value, domains[name]) for name, value in scalars.items()}
-        )
-        prompts, *checked = checks.after(string_checks + scalar_checks, prompts, *values.values())
-        return (prompts, *checked)
+        return checks.checked_inputs("prompts", prompts, self.limits, self.domains(), scalars)
 
     def _run(self, prompts, strategy, max_length):
         rows = tf.shape(prompts)[0]

@@ -36,10 +36,9 @@ import numpy as np
 import tensorflow as tf
 
 from textrnn.charlm.data import load_char_corpus
+from textrnn.diagnostics.char_runs import load_char_run
 from textrnn.layers.checks import positive_int
 from textrnn.text.utf8 import read_text_file
-from textrnn.training.runs import load_run, read_run_config
-from textrnn.training.task_registry import DEFAULT_TASK, task_of
 
 GATES = {
     "rnn": (),
@@ -575,15 +574,7 @@ def run_and_text(run_dir, *, text_file=None, corpus=None, start=0, length=None):
         raise ValueError(f"Expected a non-negative integer for `start`. Received: {start!r}")
     if length is not None:
         positive_int("length", length)
-    if not pathlib.Path(run_dir).is_dir():
-        raise FileNotFoundError(f"No run directory at {str(run_dir)!r}.")
-    cfg = read_run_config(run_dir)
-    task = task_of(cfg) if cfg is not None else DEFAULT_TASK
-    if task != "charlm":
-        raise ValueError(
-            f"{run_dir} holds a {task!r} run; activations are read from character models."
-        )
-    model, tokenizer, cfg = load_run(run_dir)
+    model, tokenizer, cfg = load_char_run(run_dir, "activations are read from")
     if text_file is not None:
         text = read_text_file(text_file)
     else:

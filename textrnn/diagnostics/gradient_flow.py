@@ -41,11 +41,10 @@ import tensorflow as tf
 
 from textrnn.charlm.data import load_char_corpus
 from textrnn.charlm.model import CharLM
+from textrnn.diagnostics.char_runs import load_char_run
 from textrnn.layers.checks import one_of, positive_int
 from textrnn.layers.recurrent import CELLS
 from textrnn.text.char_tokenizer import CharTokenizer
-from textrnn.training.runs import load_run, read_run_config
-from textrnn.training.task_registry import DEFAULT_TASK, task_of
 
 CSV_COLUMNS = ("label", "cell", "layer", "distance", "t", "mean_norm", "std_norm")
 _DPI = 100
@@ -300,15 +299,7 @@ def measure_run(run_dir, *, window, batch, seed=0, corpus=None, label=None) -> G
         >>> measure_run("runs/shakes", window=200, batch=32).mean_norm()[100]
         0.0041
     """
-    if not pathlib.Path(run_dir).is_dir():
-        raise FileNotFoundError(f"No run directory at {os.fspath(run_dir)!r}.")
-    cfg = read_run_config(run_dir)
-    task = task_of(cfg) if cfg is not None else DEFAULT_TASK
-    if task != "charlm":
-        raise ValueError(
-            f"{run_dir} holds a {task!r} run; gradient flow is measured on character models."
-        )
-    model, tokenizer, cfg = load_run(run_dir)
+    model, tokenizer, cfg = load_char_run(run_dir, "gradient flow is measured on")
     if corpus is None:
         if cfg is None:
             raise ValueError(f"{run_dir} has no config.toml naming its corpus: give `corpus`.")

@@ -177,3 +177,35 @@ def checked_scalars(specs: dict):
         values[name], check = scalar_in(name, value, interval)
         checks.append(check)
     return values, checks
+
+
+def checked_inputs(name: str, strings, limits, domains: dict, scalars: dict, ordered=()):
+    """Every check of one signature call: the string batch against `limits`, each scalar
+    against its domain and each `(smaller, larger)` pair of `ordered` scalar names.
+
+    Args:
+        name: the string input's name (`"prompts"`, `"sources"`, ...).
+        strings: the string tensor.
+        limits: an `ExportLimits` (`max_batch_size`, `max_input_bytes`).
+        domains: `{scalar name: interval}`.
+        scalars: `{scalar name: tensor}`, in the order they are returned.
+        ordered: pairs of names that must satisfy `scalars[a] <= scalars[b]`.
+
+    Returns:
+        `(strings, *scalars)`, each made to wait for every check.
+
+    Example:
+        >>> sources, width, n_best = checked_inputs(
+        ...     "sources", sources, limits, domains, {"beam_width": w, "n_best": n},
+        ...     ordered=[("n_best", "beam_width")])
+    """
+    strings, string_checks = string_batch(
+        name, strings, limits.max_batch_size, limits.max_input_bytes
+    )
+    values, scalar_checks = checked_scalars(
+        {key: (value, domains[key]) for key, value in scalars.items()}
+    )
+    for smaller, larger in ordered:
+        if smaller in values and larger in values:
+            scalar_checks.append(not_above(smaller, values[smaller], larger, values[larger]))
+    return after(string_checks + scalar_checks, strings, *values.values())

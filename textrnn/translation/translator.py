@@ -132,19 +132,14 @@ class Translator(tf.Module):
     def _checked(self, sources, **scalars):
         """Checks the inputs in the graph (see `textrnn.export.input_checks`); returns them,
         made to wait for the checks."""
-        sources, string_checks = checks.string_batch(
-            "sources", sources, self.limits.max_batch_size, self.limits.max_input_bytes
+        return checks.checked_inputs(
+            "sources",
+            sources,
+            self.limits,
+            self.domains(),
+            scalars,
+            ordered=[("n_best", "beam_width")],
         )
-        domains = self.domains()
-        values, scalar_checks = checks.checked_scalars(
-            {name: (value, domains[name]) for name, value in scalars.items()}
-        )
-        if "n_best" in values:
-            scalar_checks.append(
-                checks.not_above("n_best", values["n_best"], "beam_width", values["beam_width"])
-            )
-        sources, *checked = checks.after(string_checks + scalar_checks, sources, *values.values())
-        return (sources, *checked)
 
     def _run(self, sources, strategy, max_length):
         rows = tf.shape(sources)[0]
