@@ -144,3 +144,16 @@ def test_model_config_file():
         parse_model_config(
             'model_config_list { config { name: "b" base_path: "/m" model_platform: "tflite" } }'
         )
+
+
+def test_server_limits_from_the_command_line_name_what_is_wrong():
+    from textrnn.serving.limits import ServerLimits
+
+    limits = ServerLimits.from_overrides(["deadline_seconds=2.5", " workers = 2"])
+    assert (limits.deadline_seconds, limits.workers) == (2.5, 2)
+    with pytest.raises(ValueError, match="NAME one of"):
+        ServerLimits.from_overrides(["deadline=3"])
+    with pytest.raises(ValueError, match="Expected a number for `workers`"):
+        ServerLimits.from_overrides(["workers=many"])
+    with pytest.raises(ValueError, match="positive value for `deadline_seconds`"):
+        ServerLimits.from_overrides(["deadline_seconds=-1"])

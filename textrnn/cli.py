@@ -631,21 +631,7 @@ def _cmd_serve(args):
         configs = [ModelSpecConfig(args.model_name, args.model_base_path)]
     else:
         raise ValueError("Give --model-name and --model-base-path (or --model-config-file).")
-    values = {}
-    for item in args.limits:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"Expected NAME=VALUE. Received: {item!r}")
-        try:
-            values[name.strip()] = float(value) if "." in value else int(value)
-        except ValueError:
-            raise ValueError(
-                f"Expected a number for `{name.strip()}`. Received: {item!r}"
-            ) from None
-    try:
-        limits = ServerLimits(**values)
-    except TypeError:
-        raise ValueError(f"Unknown cap in {args.limits}; see ServerLimits.") from None
+    limits = ServerLimits.from_overrides(args.limits)
     status = serve(
         configs,
         host=args.host,

@@ -347,13 +347,7 @@ def generate(
 def _check_prompts(texts, limits, tokenizer, warn_unknown):
     """Python-side prompt checks: byte length (error), over-long prompts and (with
     `warn_unknown`) unknown characters (warnings)."""
-    for i, text in enumerate(texts):
-        size = len(text.encode("utf-8"))
-        if size > limits.max_input_bytes:
-            raise ValueError(
-                f"Expected every prompt to have at most {limits.max_input_bytes} bytes. "
-                f"Received: {size} bytes in prompt {i}"
-            )
+    checks.check_text_bytes(texts, limits.max_input_bytes, "prompt")
     unknown = sorted({c for t in texts for c in tokenizer.unknown_characters(t)})
     if warn_unknown and unknown:
         warnings.warn(

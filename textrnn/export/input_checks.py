@@ -209,3 +209,26 @@ def checked_inputs(name: str, strings, limits, domains: dict, scalars: dict, ord
         if smaller in values and larger in values:
             scalar_checks.append(not_above(smaller, values[smaller], larger, values[larger]))
     return after(string_checks + scalar_checks, strings, *values.values())
+
+
+def check_text_bytes(texts, max_bytes: int, noun: str) -> None:
+    """The Python API's side of `string_batch`'s byte cap.
+
+    Args:
+        texts: Python strings.
+        max_bytes: the most UTF-8 bytes one may have (`ExportLimits.max_input_bytes`).
+        noun: what one text is called in the message ("prompt", "text", "source").
+
+    Raises:
+        ValueError: naming the first text over the cap, its index and its size.
+
+    Example:
+        >>> check_text_bytes(["Ein Hund."], 65536, "source")
+    """
+    for i, text in enumerate(texts):
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise ValueError(
+                f"Expected every {noun} to have at most {max_bytes} bytes. "
+                f"Received: {size} bytes in {noun} {i}"
+            )

@@ -83,19 +83,36 @@ class ExportLimits:
         Raises:
             ValueError: an unknown name, a malformed item or a value out of range.
         """
-        names = [field.name for field in dataclasses.fields(cls)]
-        values = {}
-        for item in overrides:
-            name, sep, value = str(item).partition("=")
-            name = name.strip()
-            if not sep or name not in names:
-                raise ValueError(
-                    f"Expected NAME=VALUE with NAME one of {names}. Received: {item!r}"
-                )
-            try:
-                values[name] = int(value)
-            except ValueError:
-                raise ValueError(
-                    f"Expected an integer for `{name}`. Received: {name}={value.strip()!r}"
-                ) from None
-        return cls(**values)
+        return parse_overrides(cls, overrides, int, "an integer")
+
+
+def parse_overrides(cls, overrides, convert, kind: str):
+    """An instance of the dataclass `cls` from `NAME=VALUE` strings, each value made by
+    `convert` (e.g. `int`); the defaults elsewhere.
+
+    Args:
+        cls: a dataclass of caps (`ExportLimits`, the server's `ServerLimits`).
+        overrides: `NAME=VALUE` strings.
+        convert: turns a value string into the field's value.
+        kind: what `convert` expects, for the error message ("an integer").
+
+    Raises:
+        ValueError: an unknown name, a malformed item or a value `convert` refuses.
+
+    Example:
+        >>> parse_overrides(ExportLimits, ["max_beam_width=4"], int, "an integer")
+    """
+    names = [field.name for field in dataclasses.fields(cls)]
+    values = {}
+    for item in overrides:
+        name, sep, value = str(item).partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise ValueError(f"Expected NAME=VALUE with NAME one of {names}. Received: {item!r}")
+        try:
+            values[name] = convert(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"Expected {kind} for `{name}`. Received: {name}={value.strip()!r}"
+            ) from None
+    return cls(**values)

@@ -125,13 +125,7 @@ class SentimentPredictor(tf.Module):
         texts = [ensure_text(t) for t in texts]
         if not texts:
             raise ValueError("Expected at least one text. Received an empty list.")
-        for i, text in enumerate(texts):
-            size = len(text.encode("utf-8"))
-            if size > self.limits.max_input_bytes:
-                raise ValueError(
-                    f"Expected every text to have at most {self.limits.max_input_bytes} "
-                    f"bytes. Received: {size} bytes in text {i}"
-                )
+        checks.check_text_bytes(texts, self.limits.max_input_bytes, "text")
         if warn:
             blank = [i for i, t in enumerate(texts) if not t.strip()]
             if blank:

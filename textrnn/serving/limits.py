@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from textrnn.export.limits import parse_overrides
+
 
 @dataclasses.dataclass(frozen=True)
 class ServerLimits:
@@ -56,3 +58,17 @@ class ServerLimits:
                     f"Expected a positive value for `{field.name}`. "
                     f"Received: {field.name}={value!r}"
                 )
+
+    @classmethod
+    def from_overrides(cls, overrides) -> ServerLimits:
+        """Limits from `NAME=VALUE` strings (`textrnn serve --limit`), the defaults
+        elsewhere.
+
+        Raises:
+            ValueError: an unknown name, a value that is not a number or not positive.
+        """
+        return parse_overrides(cls, overrides, _number, "a number")
+
+
+def _number(text: str):
+    return float(text) if any(c in text for c in ".eE") or text in ("inf", "nan") else int(text)

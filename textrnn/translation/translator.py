@@ -342,13 +342,7 @@ class Translator(tf.Module):
         texts = [ensure_text(t) for t in ([texts] if single else list(texts))]
         if not texts:
             raise ValueError("Expected at least one source sentence. Received an empty list.")
-        for i, text in enumerate(texts):
-            size = len(text.encode("utf-8"))
-            if size > self.limits.max_input_bytes:
-                raise ValueError(
-                    f"Expected every source to have at most {self.limits.max_input_bytes} "
-                    f"bytes. Received: {size} bytes in source {i}"
-                )
+        checks.check_text_bytes(texts, self.limits.max_input_bytes, "source")
         batch_size = min(batch_size, self.limits.max_batch_size)
         blank = [i for i, t in enumerate(texts) if not t.strip()]
         if warn and blank:
