@@ -19,6 +19,7 @@ def test_every_benchmark_script_is_listed():
         "charlm_ablation.py",
         "charlm_shakespeare.py",
         "decoding_benchmark.py",
+        "exploding_gradients.py",
         "long_range_memory.py",
         "sentiment_recipe.py",
         "translation_recipe.py",
