@@ -605,10 +605,26 @@ def _add_serve_parser(sub, common):
         help="a request cap (repeatable), e.g. deadline_seconds=30; all caps: "
         "textrnn.serving.limits.ServerLimits",
     )
+    p.add_argument(
+        "--enable-batching",
+        action="store_true",
+        help="merge concurrent requests with equal decoding parameters into one model call "
+        "(off by default; see textrnn.serving.batching)",
+    )
+    p.add_argument(
+        "--batching",
+        dest="batching",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a batching parameter (repeatable; needs --enable-batching): max_batch_size, "
+        "batch_timeout_micros, max_enqueued_batches, num_batch_threads",
+    )
 
 
 def _cmd_serve(args):
     try:
+        from textrnn.serving.batching import BatchingOptions
         from textrnn.serving.limits import ServerLimits
         from textrnn.serving.model_config import read_model_config
         from textrnn.serving.models import ModelSpecConfig
@@ -632,6 +648,9 @@ def _cmd_serve(args):
     else:
         raise ValueError("Give --model-name and --model-base-path (or --model-config-file).")
     limits = ServerLimits.from_overrides(args.limits)
+    if args.batching and not args.enable_batching:
+        raise ValueError("--batching sets batching parameters: give --enable-batching too.")
+    batching = BatchingOptions.from_overrides(args.batching) if args.enable_batching else None
     status = serve(
         configs,
         host=args.host,
@@ -639,6 +658,7 @@ def _cmd_serve(args):
         grpc_port=args.grpc_port,
         limits=limits,
         poll_seconds=args.poll_seconds,
+        batching=batching,
     )
     if status:
         raise RuntimeError(f"the server stopped with status {status}")

@@ -75,7 +75,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise ServingError.invalid_argument("Missing ModelSpec")
             entry = self._manager.resolve(*_spec(request.model_spec))
             signature = request.model_spec.signature_name or "serving_default"
-            inputs = tensor_protos_to_arrays(request.inputs)
+            inputs = tensor_protos_to_arrays(request.inputs, self._predictor.limits.max_elements)
             outputs = await self._predictor.run(
                 entry, signature, inputs, tuple(request.output_filter), context.time_remaining()
             )

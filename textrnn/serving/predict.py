@@ -1,6 +1,7 @@
 """Running one predict request on a loaded version: input checks, the server's limits,
-the model call in a worker thread, the deadline. Shared by the REST API, the gRPC API
-and the warm-up replay.
+the model call in a worker thread (or, with batching, in a batch of concurrent requests:
+`textrnn.serving.batching`), the deadline. Shared by the REST API, the gRPC API and the
+warm-up replay.
 
 Inputs are checked as TensorFlow Serving checks them (the names against the signature,
 then dtypes and shapes) and against `ServerLimits`; the signature's own in-graph checks
@@ -16,12 +17,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
+from textrnn.serving.batching import Batcher, BatchingOptions
 from textrnn.serving.errors import ServingError, from_tensorflow
 from textrnn.serving.limits import ServerLimits
 
@@ -98,13 +102,11 @@ def check_inputs(entry, signature_name: str, inputs: dict, limits: ServerLimits)
     return tensors
 
 
-def call_signature(entry, signature_name: str, tensors: dict, output_filter=()) -> dict:
-    """Calls the signature; returns output name -> `np.ndarray` (all outputs, or those in
-    `output_filter`).
+def run_signature(entry, signature_name: str, tensors: dict) -> dict:
+    """Calls the signature; returns every output, name -> `np.ndarray`.
 
     Raises:
-        ServingError: the signature's own error (its code and message), or an unknown
-            output in `output_filter`.
+        ServingError: the signature's own error (its code and message).
     """
     function = entry.signature(signature_name)
     try:
@@ -113,6 +115,15 @@ def call_signature(entry, signature_name: str, tensors: dict, output_filter=()) 
         raise from_tensorflow(error) from None
     except (TypeError, ValueError) as error:
         raise ServingError.invalid_argument(str(error)) from None
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def select_outputs(outputs: dict, output_filter=()) -> dict:
+    """The outputs a request asked for (all, or those in `output_filter`, in its order).
+
+    Raises:
+        ServingError: an unknown or repeated output in `output_filter`.
+    """
     names = list(output_filter) or sorted(outputs)
     seen = set()
     for alias in names:
@@ -124,22 +135,38 @@ def call_signature(entry, signature_name: str, tensors: dict, output_filter=()) 
         if alias in seen:
             raise ServingError.invalid_argument(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
-    return {name: outputs[name].numpy() for name in names}
+    return {name: outputs[name] for name in names}
+
+
+def call_signature(entry, signature_name: str, tensors: dict, output_filter=()) -> dict:
+    """Calls the signature; returns output name -> `np.ndarray` (all outputs, or those in
+    `output_filter`).
+
+    Raises:
+        ServingError: the signature's own error (its code and message), or an unknown
+            output in `output_filter`.
+    """
+    return select_outputs(run_signature(entry, signature_name, tensors), output_filter)
 
 
 class Predictor:
-    """Runs predict requests in a thread pool, under `ServerLimits`.
+    """Runs predict requests in a thread pool, under `ServerLimits`, batching them where
+    `batching` is given (see `textrnn.serving.batching`).
 
     Args:
         limits: the server's caps (`workers` threads; at most `max_in_flight` requests
-            admitted, running or queued; `deadline_seconds` per request).
+            admitted, running or queued, batched ones included; `deadline_seconds` per
+            request).
+        batching: `BatchingOptions` to merge concurrent requests into one model call;
+            None (the default): every request is its own call.
     """
 
-    def __init__(self, limits: ServerLimits | None = None):
+    def __init__(self, limits: ServerLimits | None = None, batching: BatchingOptions | None = None):
         self.limits = limits or ServerLimits()
         self._executor = ThreadPoolExecutor(self.limits.workers, "textrnn-model")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self.batcher = Batcher(batching, run_signature) if batching is not None else None
 
     def run_sync(self, entry, signature_name, inputs, output_filter=()) -> dict:
         """Checks and runs one request in the calling thread (the warm-up replay)."""
@@ -157,59 +184,118 @@ class Predictor:
                 f"Unsupported warm-up record: {prediction_log.WhichOneof('log_type')}"
             )
         request = prediction_log.predict_log.request
-        inputs = tensor_protos_to_arrays(request.inputs)
+        inputs = tensor_protos_to_arrays(request.inputs, self.limits.max_elements)
         self.run_sync(entry, request.model_spec.signature_name, inputs, request.output_filter)
 
-    def _release(self, _future) -> None:
+    def _release(self, _future=None) -> None:
         with self._lock:
             self._in_flight -= 1
 
-    async def run(self, entry, signature_name, inputs, output_filter=(), timeout=None) -> dict:
-        """Runs one request in a worker thread and waits for it.
-
-        Args:
-            timeout: seconds to wait (the smaller of this and `deadline_seconds`).
-
-        Raises:
-            ServingError: the request's own error; UNAVAILABLE when `max_in_flight`
-                requests are admitted already; DEADLINE_EXCEEDED past the deadline.
-        """
+    def _admit(self) -> None:
         with self._lock:
             if self._in_flight >= self.limits.max_in_flight:
                 raise ServingError.unavailable(
                     f"Too many requests in flight ({self._in_flight}); retry later."
                 )
             self._in_flight += 1
-        future = self._executor.submit(self.run_sync, entry, signature_name, inputs, output_filter)
-        future.add_done_callback(self._release)
+
+    async def run(self, entry, signature_name, inputs, output_filter=(), timeout=None) -> dict:
+        """Runs one request in a worker thread (or in a batch) and waits for it.
+
+        Args:
+            timeout: seconds to wait (the smaller of this and `deadline_seconds`).
+
+        Raises:
+            ServingError: the request's own error; UNAVAILABLE when `max_in_flight`
+                requests are admitted already or the batch queue is full;
+                DEADLINE_EXCEEDED past the deadline.
+        """
         deadline = (
             self.limits.deadline_seconds
             if timeout is None
             else min(timeout, self.limits.deadline_seconds)
         )
+        self._admit()
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), max(deadline, 0.0))
+            future = self._start(entry, signature_name, inputs, output_filter)
+        except BaseException:
+            self._release()
+            raise
+        try:
+            outputs = await asyncio.wait_for(future, max(deadline, 0.0))
         except TimeoutError:
             raise ServingError.deadline_exceeded(
                 f"Deadline exceeded: no answer within {deadline:g} s."
             ) from None
+        return select_outputs(outputs, output_filter) if self.batcher else outputs
+
+    def _start(self, entry, signature_name, inputs, output_filter) -> asyncio.Future:
+        """The future of one admitted request; `_release` is called once its model call
+        is over (or, batched, once it left its batch)."""
+        if self.batcher is None:
+            future = self._executor.submit(
+                self.run_sync, entry, signature_name, inputs, output_filter
+            )
+            future.add_done_callback(self._release)
+            return asyncio.wrap_future(future)
+        tensors = check_inputs(entry, signature_name, inputs, self.limits)
+        key = self.batcher.plan(entry, signature_name, tensors)
+        if key is None:
+            future = self._executor.submit(run_signature, entry, signature_name, tensors)
+            future.add_done_callback(self._release)
+            return asyncio.wrap_future(future)
+        return self.batcher.submit(key, entry, signature_name, tensors, self._release)
 
     def shutdown(self) -> None:
         """Waits for the running model calls and stops the threads."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.batcher is not None:
+            self.batcher.shutdown()
 
 
-def tensor_protos_to_arrays(protos) -> dict:
+_SERVED_DTYPES = frozenset(
+    dtype.as_datatype_enum
+    for dtype in (tf.string, tf.bool, tf.float16, tf.float32, tf.float64)
+    + (tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8, tf.uint16, tf.uint32, tf.uint64)
+)
+
+
+def tensor_protos_to_arrays(protos, max_elements: int | None = None) -> dict:
     """`{name: TensorProto}` (a gRPC request's inputs) as `{name: np.ndarray}`.
 
+    Args:
+        protos: the proto map.
+        max_elements: the most values one tensor may declare (checked on its shape
+            before anything is allocated: a proto without values may declare any shape,
+            which `tf.make_ndarray` would fill); None: no limit.
+
     Raises:
-        ServingError: INVALID_ARGUMENT for a proto that is not a valid tensor, naming it.
+        ServingError: INVALID_ARGUMENT for a proto that is not a valid tensor of a
+            number, bool or string dtype, or that declares more than `max_elements`
+            values, naming it.
     """
     arrays = {}
     for name, proto in protos.items():
+        if proto.dtype not in _SERVED_DTYPES:
+            known = proto.dtype in types_pb2.DataType.values()
+            dtype = types_pb2.DataType.Name(proto.dtype) if known else proto.dtype
+            raise ServingError.invalid_argument(
+                f"Input `{name}` has dtype {dtype}, which is not served (numbers, bool and "
+                "strings are)."
+            )
+        dims = [d.size for d in proto.tensor_shape.dim]
+        if proto.tensor_shape.unknown_rank or any(d < 0 for d in dims):
+            raise ServingError.invalid_argument(
+                f"Input `{name}` is not a valid TensorProto: shape {dims} is not fully defined."
+            )
+        count = math.prod(dims)
+        if max_elements is not None and count > max_elements:
+            raise ServingError.invalid_argument(
+                f"Input `{name}` has {count} values; at most {max_elements} are served."
+            )
         try:
             arrays[name] = tf.make_ndarray(proto)
-        except (TypeError, ValueError, tf.errors.OpError) as error:
+        except (TypeError, ValueError, KeyError, MemoryError, tf.errors.OpError) as error:
             raise ServingError.invalid_argument(
                 f"Input `{name}` is not a valid TensorProto: {error}"
             ) from None

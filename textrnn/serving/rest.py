@@ -105,7 +105,8 @@ def make_app(manager, predictor) -> Starlette:
     """
 
     async def handle(request: Request) -> Response:
-        path = request.url.path
+        # The decoded path as the server got it (`request.url` would drop newlines and tabs).
+        path = request.scope["path"]
         if not _API_PATH.fullmatch(path):
             return Response(status_code=404)
         try:
@@ -147,12 +148,17 @@ def make_app(manager, predictor) -> Starlette:
             {"status": "ok" if ready else "loading", "models": summary}, 200 if ready else 503
         )
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/{rest:path}", handle, methods=methods),
-    ]
-    return Starlette(routes=routes)
+    async def every_other_path(scope, receive, send) -> None:
+        # Starlette's router default, not a `{rest:path}` route: that one's pattern stops at
+        # a newline ("%0A" in a path), whose request would get Starlette's plain-text 404.
+        if scope["type"] != "http":
+            return
+        response = await handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"])])
+    app.router.default = every_other_path
+    return app
 
 
 def _classify_regress_error(entry, doc: dict, verb: str) -> ServingError:

@@ -3,7 +3,8 @@ the version poller, signals.
 
 Start-up: every model's versions are loaded and warmed up, then both ports listen and
 one line says so (`textrnn serve: ready: REST http://HOST:PORT gRPC HOST:PORT`; port 0
-picks a free one, and this line names it). Every `poll_seconds` the base directories
+picks a free one, and this line names it). With `batching`, concurrent requests are
+merged into batches (`textrnn.serving.batching`). Every `poll_seconds` the base directories
 are read again and new versions loaded. SIGTERM or SIGINT: both servers stop accepting,
 the requests in flight finish (up to `ServerLimits.deadline_seconds`), then the
 process exits with status 0.
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import uvicorn
 
+from textrnn.serving.batching import BatchingOptions
 from textrnn.serving.grpc_service import add_services
 from textrnn.serving.limits import ServerLimits
 from textrnn.serving.models import ModelManager
@@ -47,9 +49,11 @@ def _bound_port(rest: uvicorn.Server) -> int:
     raise RuntimeError("The REST server did not bind a port.")
 
 
-async def _serve(configs, host, rest_port, grpc_port, limits, poll_seconds) -> int:
+async def _serve(configs, host, rest_port, grpc_port, limits, poll_seconds, batching) -> int:
     loop = asyncio.get_running_loop()
-    predictor = Predictor(limits)
+    predictor = Predictor(limits, batching)
+    if batching is not None:
+        log.info("batching: %s", batching)
     manager = ModelManager(configs, warmup=predictor.replay_warmup)
     poller = ThreadPoolExecutor(1, "textrnn-poll")
     await loop.run_in_executor(poller, manager.poll)
@@ -117,6 +121,7 @@ def serve(
     grpc_port: int = 8500,
     limits: ServerLimits | None = None,
     poll_seconds: float = 1.0,
+    batching: BatchingOptions | None = None,
 ) -> int:
     """Serves `configs` until SIGTERM or SIGINT.
 
@@ -127,6 +132,8 @@ def serve(
         grpc_port: the gRPC port (TensorFlow Serving's default 8500; 0 = any free one).
         limits: the request caps (`ServerLimits()` by default).
         poll_seconds: how often base directories are read for new versions.
+        batching: `BatchingOptions` to merge concurrent requests into one model call
+            (`textrnn.serving.batching`); None (the default): no batching.
 
     Returns:
         The exit status (0 after a clean shutdown).
@@ -141,5 +148,7 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
     )
     return asyncio.run(
-        _serve(configs, host, rest_port, grpc_port, limits or ServerLimits(), poll_seconds)
+        _serve(
+            configs, host, rest_port, grpc_port, limits or ServerLimits(), poll_seconds, batching
+        )
     )
