@@ -20,6 +20,7 @@ def test_every_benchmark_script_is_listed():
         "charlm_shakespeare.py",
         "decoding_benchmark.py",
         "exploding_gradients.py",
+        "fast_layers.py",
         "long_range_memory.py",
         "sentiment_recipe.py",
         "serving_load.py",

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from textrnn.layers.checks import one_of, positive_int, unit_fraction
-from textrnn.layers.recurrent import CELLS
+from textrnn.layers.recurrent import CELLS, recurrent_layer
 from textrnn.text.special_tokens import PAD_ID
 
 
@@ -28,6 +28,8 @@ class CharLM(keras.Model):
             output projection.
         recurrent_dropout: dropout on the recurrent connections (disables cuDNN).
         layer_norm: apply layer normalisation to each recurrent layer's output.
+        fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
+            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
 
     Call arguments:
         inputs: int ids `[batch, time]`.
@@ -57,6 +59,7 @@ class CharLM(keras.Model):
         dropout=0.0,
         recurrent_dropout=0.0,
         layer_norm=False,
+        fast_layers=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,10 +78,11 @@ class CharLM(keras.Model):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.layer_norm = layer_norm
+        self.fast_layers = fast_layers
 
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.recurrent_layers = [
-            CELLS[cell](
+            recurrent_layer(cell, fast_layers)(
                 units,
                 return_sequences=True,
                 return_state=True,
@@ -259,5 +263,6 @@ class CharLM(keras.Model):
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
             layer_norm=self.layer_norm,
+            fast_layers=self.fast_layers,
         )
         return config

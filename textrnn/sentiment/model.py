@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from textrnn.layers.checks import one_of, positive_int, unit_fraction
 from textrnn.layers.pooling import POOLING_MODES, SequencePooling
-from textrnn.layers.recurrent import CELLS
+from textrnn.layers.recurrent import CELLS, recurrent_layer
 from textrnn.text.special_tokens import PAD_ID
 
 
@@ -34,6 +34,8 @@ class SentimentClassifier(keras.Model):
         embedding_dropout: drops whole tokens (every channel of a position) at training time.
         spatial_dropout: drops embedding channels (the same ones at every position).
         recurrent_dropout: dropout on the recurrent connections (disables cuDNN on GPUs).
+        fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
+            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
 
     Call arguments:
         inputs: int token ids `[batch, time]`, right-padded with `PAD_ID`.
@@ -65,6 +67,7 @@ class SentimentClassifier(keras.Model):
         embedding_dropout=0.0,
         spatial_dropout=0.0,
         recurrent_dropout=0.0,
+        fast_layers=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,6 +105,7 @@ class SentimentClassifier(keras.Model):
         self.embedding_dropout = embedding_dropout
         self.spatial_dropout = spatial_dropout
         self.recurrent_dropout = recurrent_dropout
+        self.fast_layers = fast_layers
 
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         # noise_shape (batch, time, 1): one keep/drop decision per token, all channels.
@@ -113,7 +117,7 @@ class SentimentClassifier(keras.Model):
         )
         self.recurrent_layers = []
         for i in range(num_layers):
-            rnn = CELLS[cell](
+            rnn = recurrent_layer(cell, fast_layers)(
                 units,
                 return_sequences=True,
                 recurrent_dropout=recurrent_dropout,
@@ -172,5 +176,6 @@ class SentimentClassifier(keras.Model):
             embedding_dropout=self.embedding_dropout,
             spatial_dropout=self.spatial_dropout,
             recurrent_dropout=self.recurrent_dropout,
+            fast_layers=self.fast_layers,
         )
         return config

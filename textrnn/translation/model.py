@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from textrnn.layers.attention import LUONG_SCORES, BahdanauAttention, LuongAttention
 from textrnn.layers.checks import one_of, positive_int, unit_fraction
-from textrnn.layers.recurrent import CELLS
+from textrnn.layers.recurrent import CELLS, recurrent_layer
 from textrnn.text.special_tokens import PAD_ID
 
 ATTENTIONS = ("bahdanau", "luong")
@@ -53,6 +53,8 @@ class Seq2Seq(keras.Model):
         dropout: on embeddings, between layers and before the output projection.
         tie_embeddings: the output projection is the transposed target embedding (the
             attentional vector then has `embedding_dim` units).
+        fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
+            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
 
     Call arguments:
         inputs: a pair `(source_ids [batch, src_len], target_in_ids [batch, tgt_len])`,
@@ -87,6 +89,7 @@ class Seq2Seq(keras.Model):
         bridge="dense",
         dropout=0.3,
         tie_embeddings=True,
+        fast_layers=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -134,6 +137,7 @@ class Seq2Seq(keras.Model):
         self.bridge = bridge
         self.dropout = dropout
         self.tie_embeddings = bool(tie_embeddings)
+        self.fast_layers = fast_layers
         self.memory_dim = memory_dim
         self.output_dim = embedding_dim if tie_embeddings else decoder_units
 
@@ -146,14 +150,14 @@ class Seq2Seq(keras.Model):
         self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
         self.encoder_rnns = []
         for i in range(encoder_layers):
-            rnn = CELLS[cell](
+            rnn = recurrent_layer(cell, fast_layers)(
                 encoder_units, return_sequences=True, return_state=True, name=f"encoder_{cell}_{i}"
             )
             if self.bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, name=f"encoder_bidirectional_{i}")
             self.encoder_rnns.append(rnn)
         self.decoder_rnns = [
-            CELLS[cell](
+            recurrent_layer(cell, fast_layers)(
                 decoder_units, return_sequences=True, return_state=True, name=f"decoder_{cell}_{i}"
             )
             for i in range(decoder_layers)
@@ -396,5 +400,6 @@ class Seq2Seq(keras.Model):
             bridge=self.bridge,
             dropout=self.dropout,
             tie_embeddings=self.tie_embeddings,
+            fast_layers=self.fast_layers,
         )
         return config

@@ -1,0 +1,151 @@
+"""`FastSimpleRNN`: Keras's `SimpleRNN` (tanh) with its own CPU sequence computation."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from textrnn.layers.fast_recurrent import (
+    FastRecurrentMixin,
+    flat,
+    is_activation,
+    keep_keras_class_name,
+    previous_states,
+    zeros_if_none,
+)
+
+
+def rnn_recurrence(xw, h0, recurrent_kernel, mask=None, differentiable=True):
+    """The tanh recurrence `h = tanh(xw_t + h @ U)` with a hand-written gradient; a masked
+    step keeps `h`.
+
+    Args:
+        xw: `[time, batch, units]`, the input projection plus bias of every step.
+        h0: `[batch, units]`.
+        recurrent_kernel: `[units, units]`.
+        mask: optional bool `[time, batch, 1]`.
+        differentiable: True: the hand-written gradient (`tf.custom_gradient`) for
+            training; False: the forward loop alone, plain ops (TensorFlow's autodiff if it
+            is differentiated), which keeps SavedModels free of custom gradients.
+
+    Returns:
+        `hs [time, batch, units]`: the carried hidden state after every step.
+
+    Example:
+        >>> rnn_recurrence(tf.zeros([5, 2, 3]), tf.zeros([2, 3]), tf.eye(3)).shape
+        TensorShape([5, 2, 3])
+    """
+    if not differentiable:
+        return _forward(xw, h0, recurrent_kernel, mask)
+    if mask is None:
+        return _rnn(xw, h0, recurrent_kernel)
+    return _rnn_masked(xw, h0, recurrent_kernel, mask)
+
+
+def _forward(xw, h0, u, mask):
+    steps = tf.shape(xw)[0]
+
+    def body(t, h, hs):
+        h_new = tf.tanh(xw[t] + tf.matmul(h, u))
+        if mask is not None:
+            h_new = tf.where(mask[t], h_new, h)
+        return t + 1, h_new, hs.write(t, h_new)
+
+    hs = tf.TensorArray(xw.dtype, size=steps, element_shape=h0.shape)
+    _, _, hs = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), h0, hs))
+    return hs.stack()
+
+
+def _backward(dhs, h0, u, mask, hs):
+    """Gradients of `hs` with respect to `(xw, h0, u)`."""
+    steps = tf.shape(hs)[0]
+    da_ta = tf.TensorArray(hs.dtype, size=steps, element_shape=h0.shape)
+
+    def body(t, dh, da_ta):
+        dh = dh + dhs[t]
+        if mask is not None:
+            m = mask[t]
+            zero = tf.zeros_like(dh)
+            dh_carry, dh = tf.where(m, zero, dh), tf.where(m, dh, zero)
+        h = hs[t]  # at a valid step, the new state
+        da = dh * (1.0 - h * h)
+        dh_prev = tf.matmul(da, u, transpose_b=True)
+        if mask is not None:
+            dh_prev = dh_prev + dh_carry
+        return t - 1, dh_prev, da_ta.write(t, da)
+
+    _, dh0, da_ta = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(h0), da_ta))
+    da = da_ta.stack()
+    du = tf.matmul(previous_states(h0, hs), flat(da), transpose_a=True)
+    return da, dh0, du
+
+
+@tf.custom_gradient
+def _rnn(xw, h0, u):
+    hs = _forward(xw, h0, u, None)
+
+    def grad(dhs):
+        return _backward(zeros_if_none(dhs, hs), h0, u, None, hs)
+
+    return hs, grad
+
+
+@tf.custom_gradient
+def _rnn_masked(xw, h0, u, mask):
+    hs = _forward(xw, h0, u, mask)
+
+    def grad(dhs):
+        return (*_backward(zeros_if_none(dhs, hs), h0, u, mask, hs), None)
+
+    return hs, grad
+
+
+@keras.saving.register_keras_serializable(package="textrnn")
+class FastSimpleRNN(FastRecurrentMixin, keras.layers.SimpleRNN):
+    """`keras.layers.SimpleRNN` with textrnn's CPU sequence computation; a drop-in
+    replacement.
+
+    Same arguments, weights, `.cell`, config and call as `keras.layers.SimpleRNN`; files
+    saved with either load into the other. The fast path (see
+    `textrnn.layers.fast_recurrent`) needs `activation="tanh"` (the default), no `unroll`,
+    no recurrent dropout while training, float32/float64; otherwise Keras's loop runs.
+
+    Args:
+        units: hidden size; every other argument is `keras.layers.SimpleRNN`'s.
+
+    Call arguments:
+        As `keras.layers.SimpleRNN`: `sequences`, `initial_state`, `mask`, `training`.
+
+    Returns:
+        As `keras.layers.SimpleRNN`.
+
+    Raises:
+        ValueError: as `keras.layers.SimpleRNN` for invalid arguments.
+
+    Example:
+        >>> layer = FastSimpleRNN(8, return_sequences=True)
+        >>> layer(tf.zeros([2, 5, 3])).shape
+        TensorShape([2, 5, 8])
+    """
+
+    def _fast_cell_blocker(self):
+        if not is_activation(self.cell.activation, "tanh"):
+            return "activation is not tanh"
+        return None
+
+    def _fast_uses_dropout(self):
+        return self.cell.dropout > 0.0  # SimpleRNNCell applies any non-zero rate
+
+    def _fast_projection(self):
+        bias = self.cell.bias
+        return tf.convert_to_tensor(self.cell.kernel), (
+            None if bias is None else tf.convert_to_tensor(bias)
+        )
+
+    def _fast_recurrence(self, xw, initial_state, mask, training):
+        u = tf.convert_to_tensor(self.cell.recurrent_kernel)
+        hs = rnn_recurrence(xw, initial_state[0], u, mask, differentiable=bool(training))
+        return hs, [hs[-1]]
+
+
+keep_keras_class_name(FastSimpleRNN, keras.layers.SimpleRNN)
