@@ -22,6 +22,7 @@ def test_every_benchmark_script_is_listed():
         "exploding_gradients.py",
         "fast_layers.py",
         "long_range_memory.py",
+        "numerics_options.py",
         "sentiment_recipe.py",
         "serving_load.py",
         "translation_recipe.py",

@@ -36,7 +36,8 @@ from textrnn.export.run_export import export_run_version
 from textrnn.quickstart import run_quickstart
 from textrnn.sentiment.predictor import make_predictor
 from textrnn.training import task_registry
-from textrnn.training.config import load_config
+from textrnn.training.config import STRATEGIES, load_config
+from textrnn.training.launch import train_task
 from textrnn.training.runs import load_run, read_run_config
 from textrnn.translation.config import decoding_options
 from textrnn.translation.translator import make_translator
@@ -124,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="TensorFlow op determinism: the same seed gives bit-identical weights "
         "(same as --set train.deterministic=true)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=list(STRATEGIES),
+        default=None,
+        help="tf.distribute strategy: default (one device), mirrored (every GPU of this "
+        "machine) or multi_worker (the machines in TF_CONFIG); data.batch_size stays the "
+        "global batch (same as --set train.strategy=NAME)",
     )
     p.add_argument("--json", action="store_true", help="print every figure as JSON")
     p.add_argument(
@@ -297,6 +306,8 @@ def _cmd_train(args):
         overrides.append(f"train.seed={args.seed}")
     if args.deterministic:
         overrides.append("train.deterministic=true")
+    if args.strategy is not None:
+        overrides.append(f"train.strategy={args.strategy}")
     recipe = args.recipe
     if recipe is None:
         saved = Path(args.run_dir) / "config.toml"
@@ -308,7 +319,7 @@ def _cmd_train(args):
     cfg = load_config(recipe, overrides, task=args.task)
     task = task_registry.get_task(args.task)
     verbose = _progress_verbosity(args.quiet)
-    results = task.train(cfg, args.run_dir, resume=args.resume, verbose=verbose)
+    results = train_task(task, cfg, args.run_dir, resume=args.resume, verbose=verbose)
     if args.json:
         print(json.dumps({k: v for k, v in results.items() if k != "config"}, indent=2))
     else:

@@ -8,5 +8,8 @@ loop), `checkpoints` (step checkpoints: atomic, checksummed, the newest kept), `
 (write-to-temporary-then-rename), `history` (`history.csv`), `progress` (time, steps,
 tokens and the time budget across resumes), `determinism` (seeds, op determinism),
 `faults` (test-only kill switches), `guards` (non-finite losses), `optimizers` (Adam(W),
-clipping, schedules), `averaging` (weight averaging), `losses` (`SmoothedCrossEntropy`).
+clipping, schedules), `averaging` (weight averaging), `losses` (`SmoothedCrossEntropy`),
+`distribute` (tf.distribute strategies, sharded input, the distributed train step),
+`numerics` (mixed precision, XLA), `launch` (a task's training under its strategy and
+precision, chief-only writes).
 """

@@ -39,6 +39,8 @@ class AveragedWeights:
         if average == self.average_in_model:
             return
         optimizer = self.model.optimizer
+        # Under mixed_float16 the averages live in the LossScaleOptimizer's inner one.
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
         averages = getattr(optimizer, "_model_variables_moving_average", None)
         if not averages:
             raise ValueError("AveragedWeights needs an optimizer built with use_ema=True.")

@@ -56,6 +56,19 @@ class TrainConfig:
     # TensorFlow's op determinism (tf.config.experimental.enable_op_determinism): two
     # runs with the same seed give bit-identical weights, at some cost in speed.
     deterministic: bool = False
+    # Scale-out (textrnn.training.distribute): "default" (one device), "mirrored" (every
+    # GPU of this machine, else its logical CPUs) or "multi_worker" (the machines named
+    # by the TF_CONFIG variable). `data.batch_size` stays the global batch: each replica
+    # trains on its share of it, and the learning rate is not rescaled.
+    strategy: str = "default"
+    # multi_worker: a collective (gradient all-reduce) that waits longer than this raises,
+    # so the survivors of a lost worker stop with an error instead of waiting forever.
+    collective_timeout_seconds: float = 300.0
+    # Numerics (textrnn.training.numerics): the Keras dtype policy ("float32",
+    # "mixed_bfloat16" or "mixed_float16", the latter with dynamic loss scaling), and an
+    # XLA-compiled train step.
+    precision: str = "float32"
+    jit_compile: bool = False
 
     def __post_init__(self):
         # Values that cannot make a meaningful run are rejected when the recipe is read,
@@ -75,10 +88,36 @@ class TrainConfig:
             "max_minutes",
             "checkpoint_every_minutes",
         )
+        one_of(self, "strategy", STRATEGIES)
+        one_of(self, "precision", PRECISIONS)
+        positive_finite(self, "collective_timeout_seconds")
+        if self.jit_compile is True and self.deterministic is True:
+            raise ConfigError(
+                "`train.jit_compile = true` cannot be combined with `train.deterministic = "
+                "true`: Keras turns XLA off under TensorFlow's op determinism. Choose one."
+            )
+        if self.jit_compile is True and self.strategy != "default":
+            raise ConfigError(
+                "`train.jit_compile = true` works with `train.strategy = 'default'` only "
+                f"(Received: strategy {self.strategy!r}): XLA cannot compile a train step "
+                "whose variables live on several devices (TensorFlow's XLA known issue "
+                "'tf.Variable on a different device')."
+            )
         if not 0.0 <= self.ema_momentum < 1.0:
             raise ConfigError(
                 f"`train.ema_momentum` must be in [0, 1) (0 = off). Received: {self.ema_momentum!r}"
             )
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def one_of(section, name: str, choices) -> None:
+    """Raises `ConfigError` unless the str field `name` of `section` is one of `choices`."""
+    value = getattr(section, name)
+    if isinstance(value, str) and value not in choices:
+        raise ConfigError(f"`train.{name}` must be one of {list(choices)}. Received: {value!r}")
 
 
 def at_least(section, name: str, minimum: int) -> None:

@@ -24,6 +24,15 @@ of an uninterrupted run (tests/test_resume_exact.py). What it cannot restore: ra
 numbers drawn by TensorFlow's stateful ops (`tf.random.uniform` without a Keras
 `SeedGenerator`, used by translation's scheduled sampling), and, without
 `train.deterministic`, kernels whose results depend on thread timing (none on CPU here).
+
+Under a `mirrored` or `multi_worker` strategy (`textrnn.training.distribute`) the same
+loop runs with that module's distributed train step instead of Keras's `train_function`,
+each replica on its share of every global batch; checkpoints hold the same variables
+(read in cross-replica context) and are written the same way, on multi-worker jobs by
+the chief only (`textrnn.training.launch`). Every decision that depends on a worker's
+own clock (a time-based checkpoint, the time budget) is agreed on by all workers at each
+step, so their collectives stay in step; a failed or timed-out collective (a lost
+worker) stops the run with `WorkerLostError`.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textrnn.training import atomic
+from textrnn.training import atomic, distribute, numerics
 from textrnn.training import config as config_lib
 from textrnn.training.averaging import AveragedWeights
 from textrnn.training.checkpoints import Checkpoint, CheckpointError, CheckpointStore
@@ -220,8 +229,12 @@ def fit_resumable(
 
     Raises:
         CheckpointError: the run has checkpoints but none is usable (each one named).
+        ConfigError: the model was not built under the recipe's strategy or precision
+            (see `textrnn.training.launch.training_scope`).
         NonFiniteLossError: the training loss became NaN or infinite.
         ValueError: no `steps_per_epoch`, or the training dataset ran out.
+        WorkerLostError: multi-worker: a collective failed or timed out (a worker
+            stopped); the last checkpoint is intact.
 
     Example:
         >>> fit_resumable(model, train_ds, val_ds, cfg.train, run_dir, progress,
@@ -236,24 +249,29 @@ def fit_resumable(
             "fit_resumable needs steps_per_epoch >= 1 over a repeated training dataset. "
             f"Received: steps_per_epoch={steps_per_epoch!r}"
         )
-    run = _ResumableRun(model, train, Path(run_dir), progress, steps_per_epoch,
-                        log or _log_to_stderr)  # fmt: skip
-    run.restore_or_start(train_ds)
-    callbacks = run.callbacks(first_callbacks, verbose)
-    if run.has_work_left():
-        if run.restored is not None and run.position["batch"] == 0:
-            run.assign_restored()  # before on_epoch_begin: e.g. a state reset follows
-        try:
-            run.train(train_ds, val_ds, validation_steps, callbacks)
-        finally:  # also the steps up to a non-finite loss, for the record
-            if run.gradient_norms is not None:
-                run.gradient_norms.flush()
-    elif run.restored is not None:
-        run.assign_restored()
-    if isinstance(model.optimizer, keras.optimizers.Optimizer):
-        model.optimizer.finalize_variable_values(model.trainable_weights)
-    if run.best_path.exists():
-        model.load_weights(str(run.best_path))
+    with model.distribute_strategy.scope():
+        run = _ResumableRun(model, train, Path(run_dir), progress, steps_per_epoch,
+                            log or _log_to_stderr)  # fmt: skip
+        run.restore_or_start(train_ds)
+        callbacks = run.callbacks(first_callbacks, verbose)
+        if run.has_work_left():
+            if run.restored is not None and run.position["batch"] == 0:
+                run.assign_restored()  # before on_epoch_begin: e.g. a state reset follows
+            try:
+                run.train(train_ds, val_ds, validation_steps, callbacks)
+            except tf.errors.OpError as e:
+                if not run.multi_worker:
+                    raise
+                raise distribute.WorkerLostError(run.lost_worker_message(e)) from None
+            finally:  # also the steps up to a non-finite loss, for the record
+                if run.gradient_norms is not None:
+                    run.gradient_norms.flush()
+        elif run.restored is not None:
+            run.assign_restored()
+        if isinstance(model.optimizer, keras.optimizers.Optimizer):
+            model.optimizer.finalize_variable_values(model.trainable_weights)
+        if run.best_path.exists():
+            model.load_weights(str(run.best_path))
     return run.history.rows
 
 
@@ -280,8 +298,29 @@ class _ResumableRun:
         )
         self.variables = []
         self._last_save = time.monotonic()
+        self.strategy = model.distribute_strategy
+        self.distributed = distribute.kind_of(self.strategy) != "default"
+        self.multi_worker = distribute.kind_of(self.strategy) == "multi_worker"
+
+    def lost_worker_message(self, error) -> str:
+        detail = _first_reason(getattr(error, "message", None) or str(error))
+        newest = self.store.checkpoints()
+        since = f"{newest[0][1]}" if newest else "none yet"
+        if not distribute.is_chief(self.strategy):
+            since = "in the chief's run directory"
+        return (
+            f"a collective operation failed at step {self.position['step'] + 1} "
+            f"({error.__class__.__name__}: {detail}): another worker stopped, or did not "
+            f"answer within train.collective_timeout_seconds = "
+            f"{self.train_config.collective_timeout_seconds:g}. Stop every worker and "
+            f"restart the job with --resume (newest checkpoint: {since})."
+        )
 
     def restore_or_start(self, train_ds) -> None:
+        distribute.check_model_strategy(self.model, self.train_config)
+        numerics.prepare_model(self.model, self.train_config)
+        if self.distributed:
+            distribute.aggregate_first(self.model.optimizer)
         _build(self.model, train_ds)
         self.variables = _state_variables(self.model)
         checkpoint: Checkpoint | None = self.store.latest(
@@ -310,6 +349,19 @@ class _ResumableRun:
         self.history.write()
         if self.gradient_norms is not None:
             self.gradient_norms.resume_at(self.position["step"])
+        if self.multi_worker:
+            self._check_same_start()
+
+    def _check_same_start(self) -> None:
+        """Every worker must start from the same checkpoint (each read its own copy)."""
+        step = float(self.position["step"])
+        total, workers = distribute.sum_over_workers(self.strategy, [step, 1.0])
+        if total != step * workers:
+            raise distribute.DistributeError(
+                f"The workers of this job resume from different steps (this one from step "
+                f"{int(step)}, the mean is {total / workers:g}): their copies of the run "
+                "directory differ. Restart every worker with the same run directory."
+            )
 
     def callbacks(self, first_callbacks, verbose):
         model, train = self.model, self.train_config
@@ -378,8 +430,13 @@ class _ResumableRun:
         steps_per_epoch = self.steps_per_epoch
         skip = position["step"]
         dataset = train_ds.skip(skip) if skip else train_ds
-        iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
-        model.make_train_function()
+        if self.distributed:
+            iterator = iter(distribute.distribute_dataset(self.strategy, dataset))
+            train_function = distribute.make_train_function(model, self.strategy)
+        else:
+            iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
+            model.make_train_function()
+            train_function = model.train_function
         model.stop_training = False
         first_epoch, first_batch = position["epoch"], position["batch"]
         val_x, val_y, val_weights = _unpack(val_ds)
@@ -399,7 +456,7 @@ class _ResumableRun:
             for batch in range(start, steps_per_epoch):
                 callbacks.on_train_batch_begin(batch)
                 try:
-                    logs = model.train_function(iterator)
+                    logs = train_function(iterator)
                 except (StopIteration, tf.errors.OutOfRangeError):
                     raise ValueError(
                         f"The training dataset ran out after {position['step']} batches; "
@@ -410,13 +467,24 @@ class _ResumableRun:
                 callbacks.on_train_batch_end(batch, logs)
                 position.update(epoch=epoch, batch=batch + 1, step=position["step"] + 1)
                 self.faults.after_step(position["step"])
+                due = batch + 1 < steps_per_epoch and self._checkpoint_due(position["step"])
+                if self.multi_worker:  # the same decisions on every worker
+                    due, model.stop_training = distribute.agree(
+                        self.strategy, [due, bool(model.stop_training)]
+                    )
                 if model.stop_training:
                     break
-                if batch + 1 < steps_per_epoch and self._checkpoint_due(position["step"]):
+                if due:
                     self.save_checkpoint()
             metrics = model.get_metrics_result()
             epoch_logs = _to_python(metrics if set(logs) == set(metrics) else logs)
-            if val_x is not None:
+            if val_x is not None and self.multi_worker:  # Keras's evaluate fails here
+                callbacks.on_test_begin()
+                val_logs = distribute.evaluate(
+                    model, self.strategy, _as_dataset(val_x, val_y, val_weights), validation_steps
+                )
+                callbacks.on_test_end(val_logs)
+            elif val_x is not None:
                 val_logs = model.evaluate(
                     x=val_x,
                     y=val_y,
@@ -425,6 +493,7 @@ class _ResumableRun:
                     callbacks=callbacks,
                     return_dict=True,
                 )
+            if val_x is not None:
                 epoch_logs.update({f"val_{k}": v for k, v in _to_python(val_logs).items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             epoch_logs = self.recorder.logs
@@ -440,6 +509,24 @@ class _ResumableRun:
             if model.stop_training:
                 break
         callbacks.on_train_end(logs=epoch_logs)
+
+
+def _first_reason(message: str) -> str:
+    """The line of a TensorFlow error that says what happened (not "Graph execution
+    error:", not the node it was detected at)."""
+    for line in message.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Graph execution error", "Detected at node", "File ")):
+            return line[:300]
+    return message.strip()[:300]
+
+
+def _as_dataset(x, y, sample_weight, batch_size=32):
+    """Validation data as a batched dataset (arrays: in batches of 32, Keras's default)."""
+    if isinstance(x, tf.data.Dataset):
+        return x
+    parts = tuple(p for p in (x, y, sample_weight) if p is not None)
+    return tf.data.Dataset.from_tensor_slices(parts).batch(batch_size)
 
 
 def _unpack(val_ds):

@@ -7,6 +7,7 @@ import keras
 
 from textrnn.training import config as config_lib
 from textrnn.training.gradient_norms import track_gradient_norm
+from textrnn.training.numerics import wrap_optimizer
 
 
 def learning_rate(train: config_lib.TrainConfig, total_steps: int):
@@ -30,7 +31,8 @@ def learning_rate(train: config_lib.TrainConfig, total_steps: int):
 def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None):
     """Adam(W) with gradient clipping by global norm and the recipe's LR schedule, keeping
     a moving average of the weights when `train.ema_momentum` is set, recording the
-    global gradient norm of each step (`optimizer.gradient_norm`).
+    global gradient norm of each step (`optimizer.gradient_norm`), with dynamic loss
+    scaling under `train.precision = "mixed_float16"`.
 
     Args:
         train: the recipe's `[train]` section.
@@ -47,5 +49,6 @@ def make_optimizer(train: config_lib.TrainConfig, total_steps: int | None = None
         optimizer = keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
     else:
         optimizer = keras.optimizers.Adam(**kwargs)
-    # Every step's gradient norm, for `gradient_norms.csv` (see `training.gradient_norms`).
-    return track_gradient_norm(optimizer)
+    # Every step's gradient norm, for `gradient_norms.csv` (see `training.gradient_norms`);
+    # under mixed_float16, inside a LossScaleOptimizer (see `training.numerics`).
+    return wrap_optimizer(track_gradient_norm(optimizer), train)

@@ -100,6 +100,7 @@ RESUMABLE_CHANGES = frozenset(
         "train.checkpoint_every_minutes",
         "train.checkpoint_every_steps",
         "train.keep_checkpoints",
+        "train.collective_timeout_seconds",
     }
 )
 
