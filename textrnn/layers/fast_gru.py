@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras.src import backend as keras_backend
 
 from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
     flat,
-    is_activation,
+    gated_cell_blocker,
     keep_keras_class_name,
     previous_states,
     zeros_if_none,
@@ -166,22 +165,9 @@ class FastGRU(FastRecurrentMixin, keras.layers.GRU):
     """
 
     def _fast_cell_blocker(self):
-        cell = self.cell
-        if not cell.reset_after:
+        if not self.cell.reset_after:
             return "reset_after=False"
-        if not is_activation(cell.activation, "tanh"):
-            return "activation is not tanh"
-        if not is_activation(cell.recurrent_activation, "sigmoid"):
-            return "recurrent_activation is not sigmoid"
-        if self.use_cudnn == "auto" and keras_backend.cudnn_ok(
-            cell.activation,
-            cell.recurrent_activation,
-            self.unroll,
-            cell.use_bias,
-            reset_after=cell.reset_after,
-        ):
-            return "cuDNN available"
-        return None
+        return gated_cell_blocker(self, reset_after=True)
 
     def _fast_projection(self):
         kernel = tf.convert_to_tensor(self.cell.kernel)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 from keras import activations
+from keras.src import backend as keras_backend
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -83,6 +84,33 @@ def is_activation(fn, name):
             "sigmoid": (activations.sigmoid, tf.sigmoid, tf.math.sigmoid, keras.ops.sigmoid),
         }[name]
     )
+
+
+def gated_cell_blocker(layer, **cudnn_options):
+    """Why the gates of an LSTM or GRU `layer` keep it off the fast path, or None.
+
+    Args:
+        layer: a `FastLSTM` or `FastGRU`.
+        **cudnn_options: extra arguments of Keras's `cudnn_ok` (the GRU's `reset_after`).
+
+    Returns:
+        A short reason (str), or None.
+
+    Example:
+        >>> from textrnn.layers.fast_lstm import FastLSTM
+        >>> gated_cell_blocker(FastLSTM(4, activation="relu"))
+        'activation is not tanh'
+    """
+    cell = layer.cell
+    if not is_activation(cell.activation, "tanh"):
+        return "activation is not tanh"
+    if not is_activation(cell.recurrent_activation, "sigmoid"):
+        return "recurrent_activation is not sigmoid"
+    if layer.use_cudnn == "auto" and keras_backend.cudnn_ok(
+        cell.activation, cell.recurrent_activation, layer.unroll, cell.use_bias, **cudnn_options
+    ):
+        return "cuDNN available"
+    return None
 
 
 def input_projection(sequences, kernel, bias, dropout_mask=None):
