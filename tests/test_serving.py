@@ -6,6 +6,7 @@ load; SIGTERM letting the request in flight finish.
 One server per module (loading three exports costs seconds), stopped in its finalizer.
 """
 
+import http.client as http_client
 import json
 import shutil
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -303,6 +305,27 @@ def test_a_new_version_is_picked_up_without_restart(served):
     assert http(server, "POST", "/v1/models/sentiment:predict", {"instances": ["ok"]})[0] == 200
     assert http(server, "GET", "/v1/models/sentiment/versions/1/metadata")[0] == 404
     assert http(server, "GET", "/v1/models/sentiment/versions/2/metadata")[0] == 200
+
+
+def test_an_idle_connection_outlives_uvicorns_own_keep_alive(served):
+    """A connection idle for longer than uvicorn's default 5 s is still the server's: a
+    client, not the server, closes idle connections (ServerLimits.keep_alive_seconds)."""
+    _, server = served
+    address = urllib.parse.urlsplit(server.url)
+    connection = http_client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        connection.request("GET", "/v1/models/sentiment")
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200
+        sock = connection.sock
+        time.sleep(6.0)
+        connection.request("GET", "/v1/models/sentiment")
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200 and connection.sock is sock
+    finally:
+        connection.close()
 
 
 def test_sigterm_lets_the_request_in_flight_finish(served):

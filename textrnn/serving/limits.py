@@ -34,6 +34,12 @@ class ServerLimits:
         max_in_flight: most requests admitted at once, queued ones included (more:
             UNAVAILABLE, HTTP 503).
         workers: threads that run model calls (concurrent requests run side by side).
+        keep_alive_seconds: how long the REST server keeps an idle connection open
+            (uvicorn's `timeout_keep_alive`, whose own default is 5 s). Longer than the
+            idle expiry of common clients (httpx and aiohttp: 5 s and 15 s), so that a
+            client closes an idle connection before the server does: the other way round,
+            a request sent on a connection just as the server closes it is reset (seen
+            under load with uvicorn's 5 s).
 
     Raises:
         TypeError: a value that is not a number, naming it.
@@ -47,6 +53,7 @@ class ServerLimits:
     deadline_seconds: float = 60.0
     max_in_flight: int = 64
     workers: int = 4
+    keep_alive_seconds: float = 75.0
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,6 +78,7 @@ async def _serve(configs, host, rest_port, grpc_port, limits, poll_seconds, batc
         log_config=None,
         access_log=True,
         timeout_graceful_shutdown=int(limits.deadline_seconds) + 1,
+        timeout_keep_alive=max(1, math.ceil(limits.keep_alive_seconds)),
         lifespan="off",
     )
     rest = _RestServer(config)
