@@ -302,6 +302,12 @@ def test_overload_answers_503_and_504_and_the_server_recovers(overload_server):
     def send(name, body):
         answers[name] = _error(server, body)
 
+    def send_sampled():
+        # Not batched, it runs in a model thread beside the batch thread: on a quiet
+        # machine it may answer within its 1 s deadline, on a busy one not.
+        status, answer = http(server, "POST", CHARLM, sampled, timeout=120)
+        answers["sampled"] = (status, answer)
+
     threads = [threading.Thread(target=send, args=("slow", slow))]
     threads[0].start()
     time.sleep(0.5)
@@ -314,7 +320,7 @@ def test_overload_answers_503_and_504_and_the_server_recovers(overload_server):
     other = {"signature_name": "greedy", "inputs": {"prompts": ["The "], "max_length": 4}}
     assert _error(server, other) == (503, QUEUE_FULL)
     # A request that is not batched (sampling) takes the third place in flight.
-    threads.append(threading.Thread(target=send, args=("sampled", sampled)))
+    threads.append(threading.Thread(target=send_sampled))
     threads[-1].start()
     time.sleep(0.3)
     status, error = _error(server, other)
@@ -322,7 +328,11 @@ def test_overload_answers_503_and_504_and_the_server_recovers(overload_server):
     for thread in threads:
         thread.join(120)
     deadline = "Deadline exceeded: no answer within 1 s."
-    assert answers == {name: (504, deadline) for name in ("slow", "waiting", "sampled")}
+    status, answer = answers.pop("sampled")
+    assert (status, answer) == (504, {"error": deadline}) or (
+        status == 200 and len(answer["outputs"]["ids"]) == 32
+    ), (status, answer)
+    assert answers == {name: (504, deadline) for name in ("slow", "waiting")}
     # Once the model calls are over, the server answers as before.
     until = time.monotonic() + 120
     while time.monotonic() < until:
