@@ -56,7 +56,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -585,10 +584,7 @@ def main(argv=None):
     text = table(report)
     print(text)
     if args.out:
-        out = os.path.abspath(args.out)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(report, f, indent=2)
+        out = str(recording.write_json(os.path.abspath(args.out), report))
         with open(os.path.splitext(out)[0] + ".md", "w") as f:
             f.write(text + "\n")
         if report["sweep"]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import sys
 import time
@@ -246,9 +245,7 @@ def main(argv=None) -> int:
         "total_train_seconds": round(sum(r["train_seconds"] for r in rows), 1),
         "runs": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    out = recording.write_json(args.out, results)
     print(table(rows))
     print(f"results written to {out}")
     if args.plot:

@@ -26,7 +26,6 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -167,9 +166,7 @@ def main(argv=None):
         "figures": figures,
     }
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+        out = recording.write_json(args.out, report)
         print(f"written: {out}")
     return report
 

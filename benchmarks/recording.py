@@ -121,6 +121,19 @@ def _locked(recipe_dir: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def write_json(path, data) -> Path:
+    """Writes `data` as indented JSON to `path` (parent folders made; written to a
+    temporary name, then renamed, so a reader never sees half a file); returns the path.
+
+    Example:
+        >>> write_json("benchmarks/results/demo.json", {"tokens_per_second": 1.0})
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

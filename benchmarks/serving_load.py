@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import signal
@@ -368,9 +367,7 @@ def main(argv=None) -> dict:
         "summary": rows,
         "cells": cells,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = recording.write_json(args.out, report)
     print(f"wrote {out}")
     if any(row["errors"] for row in rows):
         raise SystemExit("errors under load: see first_errors in " + str(out))
