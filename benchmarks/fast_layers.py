@@ -4,10 +4,7 @@ Each case builds one model twice through the project's model classes, once with 
 layers (`fast_layers=False`) and once with textrnn's (`FastLSTM`, `FastGRU`: same weights),
 and times `train_on_batch` (Adam, sparse cross-entropy on logits, random ids) in turns:
 one timed repeat of each contender, `--repeats` times (round robin), after warm-up steps,
-so a slow spell of the machine hits both alike. A third contender, `fast-2-shards`, is
-the fast layers with `batch_shards = 2` (two independent loops over halves of the batch,
-which TensorFlow's executor may run on two cores at once; see
-`textrnn.layers.fast_recurrent`). Figures: training tokens/s (token
+so a slow spell of the machine hits both alike. Figures: training tokens/s (token
 positions through the recurrent layers per second, padding included), median and the
 slowest / fastest repeat, the ratio fast / stock (median of the per-repeat ratios too).
 
@@ -76,7 +73,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recording
 
 from textrnn.charlm.model import CharLM
-from textrnn.layers.fast_recurrent import FastRecurrentMixin
 from textrnn.sentiment.model import SentimentClassifier
 from textrnn.training import config as config_lib
 from textrnn.translation.model import Seq2Seq
@@ -84,9 +80,7 @@ from textrnn.translation.model import Seq2Seq
 REPO = recording.REPO
 RESULTS = REPO / "benchmarks" / "results" / "fast_layers.json"
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-# "fast-2-shards": the fast layers with `batch_shards = 2` (two independent loops over
-# halves of the batch, which the executor may run on two cores at once).
-CONTENDERS = ("stock", "fast", "fast-2-shards")
+CONTENDERS = ("stock", "fast")
 
 
 # ----------------------------------------------------------------------------------------
@@ -258,10 +252,6 @@ def build(case, contender, seed=0):
         )
         y = np.where(x[1] > 0, rng.integers(1, s["target_vocab"], x[1].shape), 0)
     model.build()
-    if contender == "fast-2-shards":
-        for layer in model._flatten_layers():
-            if isinstance(layer, FastRecurrentMixin):
-                layer.batch_shards = 2
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -422,20 +412,20 @@ def table(report):
         ),
         "",
         (
-            "| case | stock tok/s | fast tok/s | ratio | fast, 2 shards tok/s | ratio "
+            "| case | stock tok/s | fast tok/s | ratio "
             "| stock % peak | fast % peak | GEMM-only bound tok/s (% peak) "
             "| peak RSS stock / fast MiB |"
         ),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in report["cases"].items():
-        s, f, f2 = row["stock"], row["fast"], row["fast-2-shards"]
+        s, f = row["stock"], row["fast"]
         bound = row["gemm_only_bound_tokens_per_second"]
         bound_peak = bound / row["tokens_per_step"] * row["flops_per_step"] / peak
         mem = row.get("peak_rss_mib", {})
         lines.append(
             f"| {name} | {_spread(s)} | {_spread(f)} | "
-            f"{f['ratio']:.2f}x | {_spread(f2)} | {f2['ratio']:.2f}x | "
+            f"{f['ratio']:.2f}x | "
             f"{s['flops_per_second'] / peak:.0%} | "
             f"{f['flops_per_second'] / peak:.0%} | {bound:,.0f} ({bound_peak:.0%}) | "
             f"{_mib(mem.get('stock'))} / {_mib(mem.get('fast'))} |"
@@ -444,15 +434,13 @@ def table(report):
         "",
         "Scaling (char LSTM; one size varied from time 256, batch 64, units 512):",
         "",
-        "| varied | value | stock tok/s | fast tok/s | ratio | fast, 2 shards tok/s | ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| varied | value | stock tok/s | fast tok/s | ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for row in report["sweep"]:
         lines.append(
             f"| {row['axis']} | {row['value']} | {row['stock']['tokens_per_second']:,.0f} | "
-            f"{row['fast']['tokens_per_second']:,.0f} | {row['fast']['ratio']:.2f}x | "
-            f"{row['fast-2-shards']['tokens_per_second']:,.0f} | "
-            f"{row['fast-2-shards']['ratio']:.2f}x |"
+            f"{row['fast']['tokens_per_second']:,.0f} | {row['fast']['ratio']:.2f}x |"
         )
     lines += ["", "Medians of round-robin repeats; (slowest-fastest) repeat in brackets."]
     if report.get("shared_cpu"):
@@ -572,7 +560,6 @@ def main(argv=None):
             f"({row['stock']['flops_per_second'] / peak:.0%} of peak), fast "
             f"{row['fast']['tokens_per_second']:,.0f} tok/s "
             f"({row['fast']['flops_per_second'] / peak:.0%}), ratio {row['ratio']:.2f}x "
-            f"(2 shards {row['fast-2-shards']['ratio']:.2f}x), "
             f"GEMM-only bound {row['gemm_only_bound_tokens_per_second']:,.0f} tok/s",
             flush=True,
         )

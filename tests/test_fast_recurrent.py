@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from textrnn.layers import fast_gru, fast_lstm, fast_simple_rnn
+from textrnn.layers import fast_gru, fast_lstm, fast_recurrent, fast_simple_rnn
 from textrnn.layers.fast_recurrent import fast_path_blocker
 from textrnn.layers.recurrent import CELLS, FAST_CELLS, recurrent_layer
 
@@ -57,7 +57,10 @@ def run(layer, x, initial_state, mask, training=False):
     with tf.GradientTape() as tape:
         tape.watch([x, *initial_state])
         outputs = layer(x, initial_state=initial_state, mask=mask, training=training)
-        loss = sum(tf.reduce_sum(o * random(*o.shape, seed=10 + i)) for i, o in enumerate(outputs))
+        loss = sum(
+            tf.reduce_sum(o * tf.cast(random(*o.shape, seed=10 + i), o.dtype))
+            for i, o in enumerate(outputs)
+        )
     grads = tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
     return [o.numpy() for o in outputs], [g.numpy() for g in grads]
 
@@ -119,18 +122,18 @@ def test_inference_path_and_its_autodiff_equal_keras(cell, fast_calls):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_batch_shards_equal_keras(cell, batch, fast_calls):
-    x = random(batch, STEPS, FEATURES, seed=1)
-    state = [random(batch, UNITS, seed=2 + i) for i in range(STATES[cell])]
+@pytest.mark.parametrize("chunk", [1, 4, STEPS])  # 4: a chunk of 4 steps, then one of 2
+def test_backward_in_chunks_equals_keras(cell, chunk, fast_calls, monkeypatch):
+    monkeypatch.setattr(fast_recurrent, "BACKWARD_CHUNK_STEPS", chunk)
+    x = random(BATCH, STEPS, FEATURES, seed=1)
+    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
     stock, fast = wrapped("stock", cell, True), wrapped("fast", cell, True)
-    fast.batch_shards = 2  # batch 1: one shard of 0 rows, one of 1
     stock.build((None, None, FEATURES))
     fast.build((None, None, FEATURES))
     copy_weights(stock, fast)
-    mask = MASKS["holes"][:batch]
+    mask = MASKS["holes"]
     assert_same(run(stock, x, state, mask, True), run(fast, x, state, mask, True))
-    assert fast_calls == {"_forward": 2, "_backward": 2}
+    assert fast_calls == {"_forward": 1, "_backward": 1}
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -310,3 +313,21 @@ def test_old_runs_load_and_their_weights_run_in_fast_layers_identically(task, mo
     ids = tf.constant([[5, 6, 7, 8, 9, 4], [7, 5, 4, 0, 0, 0]])
     inputs = (ids, ids[:, :5]) if task == "translate" else ids
     np.testing.assert_allclose(fast(inputs).numpy(), stock(inputs).numpy(), **TOL)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_float64_equals_keras(cell, fast_calls):
+    """float64: the LSTM's gate gradients by plain ops (TensorFlow's fused kernel is
+    float32 only), the others as in float32."""
+    x = tf.cast(random(BATCH, STEPS, FEATURES, seed=1), tf.float64)
+    state = [tf.cast(random(BATCH, UNITS, seed=2 + i), tf.float64) for i in range(STATES[cell])]
+    stock = wrapped("stock", cell, True, dtype="float64")
+    fast = wrapped("fast", cell, True, dtype="float64")
+    stock.build((None, None, FEATURES))
+    fast.build((None, None, FEATURES))
+    copy_weights(stock, fast)
+    stock_result, fast_result = run(stock, x, state, None, True), run(fast, x, state, None, True)
+    for a, b in zip(stock_result[0] + stock_result[1], fast_result[0] + fast_result[1]):
+        assert b.dtype == np.float64
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+    assert fast_calls == {"_forward": 1, "_backward": 1}

@@ -7,24 +7,28 @@ import tensorflow as tf
 
 from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
-    flat,
+    chunked_backward,
     gated_cell_blocker,
+    input_projection,
     keep_keras_class_name,
     previous_states,
     zeros_if_none,
 )
 
 
-def gru_recurrence(xw, h0, recurrent_kernel, recurrent_bias, mask=None, differentiable=True):
-    """The GRU recurrence (`reset_after=True`) after the input projection, with a
+def gru_recurrence(
+    x, kernel, bias, h0, recurrent_kernel, recurrent_bias, mask=None, differentiable=True
+):
+    """The GRU (`reset_after=True`) over a sequence, input projection included, with a
     hand-written gradient.
 
-    Gates in Keras's order `z, r, h`: `inner = h @ U + b_rec`,
-    `z, r = sigmoid(xw_t[:2u] + inner[:2u])`, `hh = tanh(xw_t[2u:] + r * inner[2u:])`,
+    Keras's equations, gates `z, r, h`: `xw = x_t @ W + b_in`, `inner = h @ U + b_rec`,
+    `z, r = sigmoid(xw[:2u] + inner[:2u])`, `hh = tanh(xw[2u:] + r * inner[2u:])`,
     `h = z * h + (1 - z) * hh`; a masked step keeps `h`.
 
     Args:
-        xw: `[time, batch, 3 * units]`, the input projection plus input bias of every step.
+        x: `[time, batch, in]`, the time-major inputs.
+        kernel: `[in, 3 * units]`; bias: `[3 * units]`, the input bias.
         h0: `[batch, units]`.
         recurrent_kernel: `[units, 3 * units]`.
         recurrent_bias: `[3 * units]` (zeros for a layer without bias).
@@ -37,15 +41,16 @@ def gru_recurrence(xw, h0, recurrent_kernel, recurrent_bias, mask=None, differen
         `hs [time, batch, units]`: the carried hidden state after every step.
 
     Example:
-        >>> gru_recurrence(tf.zeros([5, 2, 6]), tf.zeros([2, 2]), tf.zeros([2, 6]),
-        ...                tf.zeros([6])).shape
+        >>> gru_recurrence(tf.zeros([5, 2, 3]), tf.zeros([3, 6]), tf.zeros([6]),
+        ...                tf.zeros([2, 2]), tf.zeros([2, 6]), tf.zeros([6])).shape
         TensorShape([5, 2, 2])
     """
     if not differentiable:
+        xw = input_projection(x, kernel, bias)
         return _forward(xw, h0, recurrent_kernel, recurrent_bias, mask, save=False)[0]
     if mask is None:
-        return _gru(xw, h0, recurrent_kernel, recurrent_bias)
-    return _gru_masked(xw, h0, recurrent_kernel, recurrent_bias, mask)
+        return _gru(x, kernel, bias, h0, recurrent_kernel, recurrent_bias)
+    return _gru_masked(x, kernel, bias, h0, recurrent_kernel, recurrent_bias, mask)
 
 
 def _forward(xw, h0, u, b, mask, save=True):
@@ -75,17 +80,14 @@ def _forward(xw, h0, u, b, mask, save=True):
     return hs.stack(), saved
 
 
-def _backward(dhs, h0, u, mask, hs, saved):
-    """Gradients of `hs` with respect to `(xw, h0, u, b)`."""
+def _backward(dhs, x, kernel, h0, u, mask, hs, saved):
+    """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`."""
     units = u.shape[0]
-    steps = tf.shape(hs)[0]
     gates_ta, inner_h_ta, cand_ta = saved
-    prev_flat = previous_states(h0, hs)
-    prev = tf.reshape(prev_flat, tf.shape(hs))
-    d_inner_ta = tf.TensorArray(hs.dtype, size=steps, element_shape=[h0.shape[0], 3 * units])
-    d_cand_ta = tf.TensorArray(hs.dtype, size=steps, element_shape=h0.shape)
+    prev = previous_states(h0, hs)
 
-    def body(t, dh, d_inner_ta, d_cand_ta):
+    def step(t, carry):
+        (dh,) = carry
         dh = dh + dhs[t]
         if mask is not None:
             m = mask[t]
@@ -102,34 +104,35 @@ def _backward(dhs, h0, u, mask, hs, saved):
         dh_prev = tf.matmul(d_inner, u, transpose_b=True) + dh * z
         if mask is not None:
             dh_prev = dh_prev + dh_carry
-        return t - 1, dh_prev, d_inner_ta.write(t, d_inner), d_cand_ta.write(t, da_h)
+        return (dh_prev,), (d_inner, da_h)
 
-    _, dh0, d_inner_ta, d_cand_ta = tf.while_loop(
-        lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(h0), d_inner_ta, d_cand_ta)
-    )
-    d_inner = d_inner_ta.stack()
-    dxw = tf.concat([d_inner[:, :, : 2 * units], d_cand_ta.stack()], -1)
-    d_inner = flat(d_inner)
-    du = tf.matmul(prev_flat, d_inner, transpose_a=True)
-    return dxw, dh0, du, tf.reduce_sum(d_inner, 0)
+    def split_grads(stacked):
+        d_inner, da_h = stacked
+        return tf.concat([d_inner[:, :, : 2 * units], da_h], -1), d_inner
+
+    (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
+        step, (tf.zeros_like(h0),), x, kernel, prev, split_grads, outputs=2,
+        recurrent_bias=True,
+    )  # fmt: skip
+    return dx, dkernel, dbias, dh0, du, db
 
 
 @tf.custom_gradient
-def _gru(xw, h0, u, b):
-    hs, saved = _forward(xw, h0, u, b, None)
+def _gru(x, kernel, bias, h0, u, b):
+    hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, None)
 
     def grad(dhs):
-        return _backward(zeros_if_none(dhs, hs), h0, u, None, hs, saved)
+        return _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, None, hs, saved)
 
     return hs, grad
 
 
 @tf.custom_gradient
-def _gru_masked(xw, h0, u, b, mask):
-    hs, saved = _forward(xw, h0, u, b, mask)
+def _gru_masked(x, kernel, bias, h0, u, b, mask):
+    hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, mask)
 
     def grad(dhs):
-        return (*_backward(zeros_if_none(dhs, hs), h0, u, mask, hs, saved), None)
+        return (*_backward(zeros_if_none(dhs, hs), x, kernel, h0, u, mask, hs, saved), None)
 
     return hs, grad
 
@@ -175,13 +178,13 @@ class FastGRU(FastRecurrentMixin, keras.layers.GRU):
             return kernel, None
         return kernel, tf.convert_to_tensor(self.cell.bias)[0]
 
-    def _fast_recurrence(self, xw, initial_state, mask, training):
+    def _fast_recurrence(self, x, kernel, bias, initial_state, mask, training):
         u = tf.convert_to_tensor(self.cell.recurrent_kernel)
         if self.cell.use_bias:
             b = tf.convert_to_tensor(self.cell.bias)[1]
         else:
             b = tf.zeros([u.shape[1]], u.dtype)
-        hs = gru_recurrence(xw, initial_state[0], u, b, mask, differentiable=bool(training))
+        hs = gru_recurrence(x, kernel, bias, initial_state[0], u, b, mask, training)
         return hs, [hs[-1]]
 
 

@@ -7,22 +7,36 @@ import tensorflow as tf
 
 from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
-    flat,
+    chunked_backward,
     gated_cell_blocker,
+    input_projection,
     keep_keras_class_name,
     previous_states,
     zeros_if_none,
 )
 
 
-def lstm_recurrence(xw, h0, c0, recurrent_kernel, mask=None, differentiable=True):
-    """The LSTM recurrence after the input projection, with a hand-written gradient.
+def to_icfo(weights):
+    """Keras's gate order `i, f, c, o` -> `i, c, f, o` (TensorFlow's LSTM kernels') along
+    the last axis; applied to the kernels and bias, autodiff maps their gradients back.
 
-    Gates in Keras's order `i, f, c, o`: `z = xw_t + h @ U`, `c = f * c + i * tanh(z_c)`,
-    `h = o * tanh(c)`; a masked step keeps `h` and `c`.
+    Example:
+        >>> to_icfo(tf.constant([1, 2, 3, 4])).numpy().tolist()
+        [1, 3, 2, 4]
+    """
+    i, f, c, o = tf.split(weights, 4, axis=-1)
+    return tf.concat([i, c, f, o], -1)
+
+
+def lstm_recurrence(x, kernel, bias, h0, c0, recurrent_kernel, mask=None, differentiable=True):
+    """The LSTM over a sequence, input projection included, with a hand-written gradient.
+
+    Keras's equations: `z = x_t @ W + b + h @ U` (gates `i, f, c, o`),
+    `c = f * c + i * tanh(z_c)`, `h = o * tanh(c)`; a masked step keeps `h` and `c`.
 
     Args:
-        xw: `[time, batch, 4 * units]`, the input projection plus bias of every step.
+        x: `[time, batch, in]`, the time-major inputs.
+        kernel: `[in, 4 * units]`; bias: `[4 * units]` (zeros for a layer without one).
         h0, c0: `[batch, units]`.
         recurrent_kernel: `[units, 4 * units]`.
         mask: optional bool `[time, batch, 1]`.
@@ -35,113 +49,123 @@ def lstm_recurrence(xw, h0, c0, recurrent_kernel, mask=None, differentiable=True
         every step and the final carry.
 
     Example:
-        >>> hs, c = lstm_recurrence(tf.zeros([5, 2, 8]), tf.zeros([2, 2]), tf.zeros([2, 2]),
-        ...                         tf.zeros([2, 8]))
+        >>> hs, c = lstm_recurrence(tf.zeros([5, 2, 3]), tf.zeros([3, 8]), tf.zeros([8]),
+        ...                         tf.zeros([2, 2]), tf.zeros([2, 2]), tf.zeros([2, 8]))
         >>> hs.shape, c.shape
         (TensorShape([5, 2, 2]), TensorShape([2, 2]))
     """
+    kernel, bias, u = to_icfo(kernel), to_icfo(bias), to_icfo(recurrent_kernel)
     if not differentiable:
-        return _forward(xw, h0, c0, recurrent_kernel, mask, save=False)[:2]
+        return _forward(input_projection(x, kernel, bias), h0, c0, u, mask, save=False)[:2]
     if mask is None:
-        return _lstm(xw, h0, c0, recurrent_kernel)
-    return _lstm_masked(xw, h0, c0, recurrent_kernel, mask)
+        return _lstm(x, kernel, bias, h0, c0, u)
+    return _lstm_masked(x, kernel, bias, h0, c0, u, mask)
 
 
 def _forward(xw, h0, c0, u, mask, save=True):
-    """The forward loop. Returns `hs`, `c_last` and the per-step tensors the backward
-    reads (`TensorArray`s handed over as they are: no stacking and unstacking)."""
-    units = u.shape[0]
+    """The forward loop, gates `i, c, f, o`. Returns `hs`, `c_last` and the per-step
+    tensors the backward reads (`TensorArray`s handed over as they are)."""
     steps = tf.shape(xw)[0]
-
-    def array(like):
-        return tf.TensorArray(xw.dtype, size=steps, element_shape=like.shape)
 
     def body(t, h, c, hs, *saved):
         # xw[t] slices the first axis: TensorFlow aliases the buffer, no copy.
-        z = xw[t] + tf.matmul(h, u)
-        s = tf.sigmoid(z)
-        g = tf.tanh(z[:, 2 * units : 3 * units])
-        c_new = s[:, units : 2 * units] * c + s[:, :units] * g
-        tc = tf.tanh(c_new)
-        h_new = s[:, 3 * units :] * tc
+        z_i, z_c, z_f, z_o = tf.split(xw[t] + tf.matmul(h, u), 4, axis=1)
+        i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
+        ci = tf.tanh(z_c)
+        c_new = f * c + i * ci
+        co = tf.tanh(c_new)
+        h_new = o * co
         if mask is not None:
             m = mask[t]
             h_new = tf.where(m, h_new, h)
             c_new = tf.where(m, c_new, c)
         if save:
-            c_prev, sig, cand, tanh_c = saved
-            saved = (c_prev.write(t, c), sig.write(t, s), cand.write(t, g), tanh_c.write(t, tc))
+            saved = tuple(a.write(t, v) for a, v in zip(saved, (c, i, ci, f, o, co)))
         return (t + 1, h_new, c_new, hs.write(t, h_new), *saved)
 
-    arrays = (array(h0), array(c0), array(xw[0]), array(h0), array(h0))[: 5 if save else 1]
+    arrays = tuple(
+        tf.TensorArray(xw.dtype, size=steps, element_shape=h0.shape)
+        for _ in range(7 if save else 1)
+    )
     _, _, c_last, hs, *saved = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, *arrays)
     )
     return hs.stack(), c_last, saved
 
 
-def _backward(dhs, dc_last, h0, u, mask, hs, saved):
-    """Gradients of `(hs, c_last)` with respect to `(xw, h0, c0, u)`."""
+def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved):
+    """Gradients of `(hs, c_last)` with respect to `(x, kernel, bias, h0, c0, u)`."""
     units = u.shape[0]
-    steps = tf.shape(hs)[0]
-    c_prev_ta, sig_ta, cand_ta, tanh_c_ta = saved
-    dz_ta = tf.TensorArray(hs.dtype, size=steps, element_shape=sig_ta.element_shape)
+    c_prev_ta, i_ta, ci_ta, f_ta, o_ta, co_ta = saved
+    # TensorFlow's fused kernel of the gate arithmetic (float32 and half only; it reads
+    # neither `x`, `w`, `b` nor `cs` but checks their shapes).
+    fused = u.dtype == tf.float32
+    no_input = tf.zeros([tf.shape(h0)[0], 0], u.dtype)
+    no_peephole = tf.zeros([units], u.dtype)
+    no_bias = tf.zeros([4 * units], u.dtype)
 
-    def body(t, dh, dc, dz_ta):
+    def step(t, carry):
+        dh, dc = carry
         dh = dh + dhs[t]
-        s = sig_ta.read(t)
-        i, f, o = s[:, :units], s[:, units : 2 * units], s[:, 3 * units :]
-        g = cand_ta.read(t)
-        tc = tanh_c_ta.read(t)
         if mask is not None:
             # A masked step passed its state through: its gradient goes straight back.
             m = mask[t]
             zero = tf.zeros_like(dh)
             dh_carry, dc_carry = tf.where(m, zero, dh), tf.where(m, zero, dc)
             dh, dc = tf.where(m, dh, zero), tf.where(m, dc, zero)
-        dc = dc + dh * o * (1.0 - tc * tc)
-        dz = tf.concat(
-            [
-                dc * g * i * (1.0 - i),
-                dc * c_prev_ta.read(t) * f * (1.0 - f),
-                dc * i * (1.0 - g * g),
-                dh * tc * o * (1.0 - o),
-            ],
-            1,
-        )
+        c_prev, i, ci, f, o, co = (a.read(t) for a in (c_prev_ta, i_ta, ci_ta, f_ta, o_ta, co_ta))
+        if fused:
+            dc_prev, dz, *_ = tf.raw_ops.LSTMBlockCellGrad(
+                x=no_input, cs_prev=c_prev, h_prev=dh, w=u, wci=no_peephole,
+                wcf=no_peephole, wco=no_peephole, b=no_bias, i=i, cs=c_prev, f=f, o=o,
+                ci=ci, co=co, cs_grad=dc, h_grad=dh, use_peephole=False,
+            )  # fmt: skip
+        else:
+            dc = dc + dh * o * (1.0 - co * co)
+            dz = tf.concat(
+                [
+                    dc * ci * i * (1.0 - i),
+                    dc * i * (1.0 - ci * ci),
+                    dc * c_prev * f * (1.0 - f),
+                    dh * co * o * (1.0 - o),
+                ],
+                1,
+            )
+            dc_prev = dc * f
         dh_prev = tf.matmul(dz, u, transpose_b=True)
-        dc_prev = dc * f
         if mask is not None:
             dh_prev, dc_prev = dh_prev + dh_carry, dc_prev + dc_carry
-        return t - 1, dh_prev, dc_prev, dz_ta.write(t, dz)
+        return (dh_prev, dc_prev), (dz,)
 
-    _, dh0, dc0, dz_ta = tf.while_loop(
-        lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(h0), dc_last, dz_ta)
+    (dh0, dc0), dx, dkernel, dbias, du = chunked_backward(
+        step,
+        (tf.zeros_like(h0), dc_last),
+        x,
+        kernel,
+        previous_states(h0, hs),
+        lambda stacked: (stacked[0], None),
     )
-    dz = dz_ta.stack()
-    # The recurrent kernel's gradient for all steps at once: [units, T*B] @ [T*B, 4*units].
-    du = tf.matmul(previous_states(h0, hs), flat(dz), transpose_a=True)
-    return dz, dh0, dc0, du
+    return dx, dkernel, dbias, dh0, dc0, du
 
 
 @tf.custom_gradient
-def _lstm(xw, h0, c0, u):
-    hs, c_last, saved = _forward(xw, h0, c0, u, None)
+def _lstm(x, kernel, bias, h0, c0, u):
+    hs, c_last, saved = _forward(input_projection(x, kernel, bias), h0, c0, u, None)
 
     def grad(dhs, dc_last):
         dhs, dc_last = zeros_if_none(dhs, hs), zeros_if_none(dc_last, c_last)
-        return _backward(dhs, dc_last, h0, u, None, hs, saved)
+        return _backward(dhs, dc_last, x, kernel, h0, u, None, hs, saved)
 
     return (hs, c_last), grad
 
 
 @tf.custom_gradient
-def _lstm_masked(xw, h0, c0, u, mask):
-    hs, c_last, saved = _forward(xw, h0, c0, u, mask)
+def _lstm_masked(x, kernel, bias, h0, c0, u, mask):
+    hs, c_last, saved = _forward(input_projection(x, kernel, bias), h0, c0, u, mask)
 
     def grad(dhs, dc_last):
         dhs, dc_last = zeros_if_none(dhs, hs), zeros_if_none(dc_last, c_last)
-        return (*_backward(dhs, dc_last, h0, u, mask, hs, saved), None)
+        return (*_backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved), None)
 
     return (hs, c_last), grad
 
@@ -184,10 +208,10 @@ class FastLSTM(FastRecurrentMixin, keras.layers.LSTM):
             None if bias is None else tf.convert_to_tensor(bias)
         )
 
-    def _fast_recurrence(self, xw, initial_state, mask, training):
+    def _fast_recurrence(self, x, kernel, bias, initial_state, mask, training):
         h0, c0 = initial_state
         u = tf.convert_to_tensor(self.cell.recurrent_kernel)
-        hs, c_last = lstm_recurrence(xw, h0, c0, u, mask, differentiable=bool(training))
+        hs, c_last = lstm_recurrence(x, kernel, bias, h0, c0, u, mask, training)
         return hs, [hs[-1], c_last]
 
 

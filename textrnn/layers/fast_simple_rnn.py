@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
-    flat,
+    chunked_backward,
+    input_projection,
     is_activation,
     keep_keras_class_name,
     previous_states,
@@ -15,12 +16,13 @@ from textrnn.layers.fast_recurrent import (
 )
 
 
-def rnn_recurrence(xw, h0, recurrent_kernel, mask=None, differentiable=True):
-    """The tanh recurrence `h = tanh(xw_t + h @ U)` with a hand-written gradient; a masked
-    step keeps `h`.
+def rnn_recurrence(x, kernel, bias, h0, recurrent_kernel, mask=None, differentiable=True):
+    """The tanh recurrence `h = tanh(x_t @ W + b + h @ U)` over a sequence, input
+    projection included, with a hand-written gradient; a masked step keeps `h`.
 
     Args:
-        xw: `[time, batch, units]`, the input projection plus bias of every step.
+        x: `[time, batch, in]`, the time-major inputs.
+        kernel: `[in, units]`; bias: `[units]` (zeros for a layer without one).
         h0: `[batch, units]`.
         recurrent_kernel: `[units, units]`.
         mask: optional bool `[time, batch, 1]`.
@@ -32,14 +34,15 @@ def rnn_recurrence(xw, h0, recurrent_kernel, mask=None, differentiable=True):
         `hs [time, batch, units]`: the carried hidden state after every step.
 
     Example:
-        >>> rnn_recurrence(tf.zeros([5, 2, 3]), tf.zeros([2, 3]), tf.eye(3)).shape
+        >>> rnn_recurrence(tf.zeros([5, 2, 4]), tf.zeros([4, 3]), tf.zeros([3]),
+        ...                tf.zeros([2, 3]), tf.eye(3)).shape
         TensorShape([5, 2, 3])
     """
     if not differentiable:
-        return _forward(xw, h0, recurrent_kernel, mask)
+        return _forward(input_projection(x, kernel, bias), h0, recurrent_kernel, mask)
     if mask is None:
-        return _rnn(xw, h0, recurrent_kernel)
-    return _rnn_masked(xw, h0, recurrent_kernel, mask)
+        return _rnn(x, kernel, bias, h0, recurrent_kernel)
+    return _rnn_masked(x, kernel, bias, h0, recurrent_kernel, mask)
 
 
 def _forward(xw, h0, u, mask):
@@ -56,12 +59,11 @@ def _forward(xw, h0, u, mask):
     return hs.stack()
 
 
-def _backward(dhs, h0, u, mask, hs):
-    """Gradients of `hs` with respect to `(xw, h0, u)`."""
-    steps = tf.shape(hs)[0]
-    da_ta = tf.TensorArray(hs.dtype, size=steps, element_shape=h0.shape)
+def _backward(dhs, x, kernel, h0, u, mask, hs):
+    """Gradients of `hs` with respect to `(x, kernel, bias, h0, u)`."""
 
-    def body(t, dh, da_ta):
+    def step(t, carry):
+        (dh,) = carry
         dh = dh + dhs[t]
         if mask is not None:
             m = mask[t]
@@ -72,30 +74,31 @@ def _backward(dhs, h0, u, mask, hs):
         dh_prev = tf.matmul(da, u, transpose_b=True)
         if mask is not None:
             dh_prev = dh_prev + dh_carry
-        return t - 1, dh_prev, da_ta.write(t, da)
+        return (dh_prev,), (da,)
 
-    _, dh0, da_ta = tf.while_loop(lambda t, *_: t >= 0, body, (steps - 1, tf.zeros_like(h0), da_ta))
-    da = da_ta.stack()
-    du = tf.matmul(previous_states(h0, hs), flat(da), transpose_a=True)
-    return da, dh0, du
+    (dh0,), dx, dkernel, dbias, du = chunked_backward(
+        step, (tf.zeros_like(h0),), x, kernel, previous_states(h0, hs),
+        lambda stacked: (stacked[0], None),
+    )  # fmt: skip
+    return dx, dkernel, dbias, dh0, du
 
 
 @tf.custom_gradient
-def _rnn(xw, h0, u):
-    hs = _forward(xw, h0, u, None)
+def _rnn(x, kernel, bias, h0, u):
+    hs = _forward(input_projection(x, kernel, bias), h0, u, None)
 
     def grad(dhs):
-        return _backward(zeros_if_none(dhs, hs), h0, u, None, hs)
+        return _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, None, hs)
 
     return hs, grad
 
 
 @tf.custom_gradient
-def _rnn_masked(xw, h0, u, mask):
-    hs = _forward(xw, h0, u, mask)
+def _rnn_masked(x, kernel, bias, h0, u, mask):
+    hs = _forward(input_projection(x, kernel, bias), h0, u, mask)
 
     def grad(dhs):
-        return (*_backward(zeros_if_none(dhs, hs), h0, u, mask, hs), None)
+        return (*_backward(zeros_if_none(dhs, hs), x, kernel, h0, u, mask, hs), None)
 
     return hs, grad
 
@@ -142,9 +145,9 @@ class FastSimpleRNN(FastRecurrentMixin, keras.layers.SimpleRNN):
             None if bias is None else tf.convert_to_tensor(bias)
         )
 
-    def _fast_recurrence(self, xw, initial_state, mask, training):
+    def _fast_recurrence(self, x, kernel, bias, initial_state, mask, training):
         u = tf.convert_to_tensor(self.cell.recurrent_kernel)
-        hs = rnn_recurrence(xw, initial_state[0], u, mask, differentiable=bool(training))
+        hs = rnn_recurrence(x, kernel, bias, initial_state[0], u, mask, training)
         return hs, [hs[-1]]
 
 
