@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from textrnn.layers import fast_gru, fast_lstm, fast_recurrent, fast_simple_rnn
-from textrnn.layers.fast_recurrent import fast_path_blocker
+from textrnn.layers.fast_recurrent import fast_path_blocker, xla_compatible
 from textrnn.layers.recurrent import CELLS, FAST_CELLS, recurrent_layer
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -197,8 +197,8 @@ def test_fallbacks_are_named_and_still_match():
 
 
 def test_recurrent_layer_chooses_and_checks():
-    assert recurrent_layer("lstm", fast=True) is fast_lstm.FastLSTM
-    assert recurrent_layer("lstm") is keras.layers.LSTM  # the default
+    assert recurrent_layer("lstm") is fast_lstm.FastLSTM  # the default
+    assert recurrent_layer("lstm", fast=False) is keras.layers.LSTM
     with pytest.raises(ValueError, match="cell"):
         recurrent_layer("transformer")
     with pytest.raises(TypeError, match="fast_layers='yes'"):
@@ -293,20 +293,20 @@ def test_a_charlm_file_saved_with_stock_layers_loads_into_fast_ones(tmp_path):
 
 
 @pytest.mark.parametrize("task", ["charlm", "sentiment", "translate"])
-def test_old_runs_load_and_their_weights_run_in_fast_layers_identically(task, monkeypatch):
+def test_old_runs_load_into_fast_layers_and_answer_as_stock_ones(task, monkeypatch):
     """The flat-layout fixture runs were written with Keras's stock layers (no
-    `fast_layers` key): they load with the stock layers (the default), and their weights
-    load into the fast layers, which answer as the stock ones do."""
+    `fast_layers` key): they load into the fast layers (today's default), which answer as
+    the stock layers with the same weights do."""
     from conftest import REPO
 
     from textrnn.training.runs import load_run
 
     monkeypatch.chdir(REPO)
-    stock, _, _ = load_run(REPO / "tests" / "fixtures" / "flat_layout_runs" / task)
-    assert stock.fast_layers is False
-    fast = type(stock).from_config({**stock.get_config(), "fast_layers": True})
-    fast.build()
-    fast.set_weights(stock.get_weights())
+    fast, _, _ = load_run(REPO / "tests" / "fixtures" / "flat_layout_runs" / task)
+    assert fast.fast_layers is True
+    stock = type(fast).from_config({**fast.get_config(), "fast_layers": False})
+    stock.build()
+    stock.set_weights(fast.get_weights())
     fast_types = tuple(FAST_CELLS.values())
     assert any(isinstance(layer, fast_types) for layer in fast._flatten_layers())
     assert not any(isinstance(layer, fast_types) for layer in stock._flatten_layers())
@@ -331,3 +331,34 @@ def test_float64_equals_keras(cell, fast_calls):
         assert b.dtype == np.float64
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
     assert fast_calls == {"_forward": 1, "_backward": 1}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_xla_compatible_layers_compile_under_xla_and_equal_keras(cell, fast_calls):
+    x = random(BATCH, STEPS, FEATURES, seed=1)
+    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
+    stock, fast = wrapped("stock", cell, True), wrapped("fast", cell, True)
+    stock.build((None, None, FEATURES))
+    fast.build((None, None, FEATURES))
+    copy_weights(stock, fast)
+    assert fast.supports_jit is (cell != "lstm")  # FastLSTM's fused kernel has no XLA one
+    assert xla_compatible(fast) == (cell == "lstm")
+    assert fast.supports_jit is True
+    mask = MASKS["holes"]
+    compiled = tf.function(lambda: run_graph(fast, x, state, mask), jit_compile=True)
+    outputs, grads = compiled()
+    expected = run(stock, x, state, mask, True)
+    assert_same(expected, ([o.numpy() for o in outputs], [g.numpy() for g in grads]))
+    assert fast_calls == {"_forward": 1, "_backward": 1}
+
+
+def run_graph(layer, x, initial_state, mask):
+    """`run` without `.numpy()`, for a compiled function (training=True)."""
+    with tf.GradientTape() as tape:
+        tape.watch([x, *initial_state])
+        outputs = layer(x, initial_state=initial_state, mask=mask, training=True)
+        loss = sum(
+            tf.reduce_sum(o * tf.cast(random(*o.shape, seed=10 + i), o.dtype))
+            for i, o in enumerate(outputs)
+        )
+    return outputs, tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])

@@ -106,7 +106,7 @@ def test_sentiment_export_carries_warmup_and_metadata(tmp_path):
     assert metadata["textrnn_version"] == textrnn_version() != "unknown"
     assert metadata["figures"] == results
     # The fixture run predates `model.fast_layers`: the recipe holds it at its default.
-    assert metadata["recipe"]["model"] == {**config["model"], "fast_layers": False}
+    assert metadata["recipe"]["model"] == {**config["model"], "fast_layers": True}
     assert metadata["recipe"]["data"] == config["data"]
     assert metadata["vocabulary_sizes"] == {"words": results["vocabulary_size"]}
 

@@ -29,7 +29,7 @@ class CharLM(keras.Model):
         recurrent_dropout: dropout on the recurrent connections (disables cuDNN).
         layer_norm: apply layer normalisation to each recurrent layer's output.
         fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
-            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
+            Keras's, textrnn's CPU loop; the default) or Keras's stock ones (`False`).
 
     Call arguments:
         inputs: int ids `[batch, time]`.
@@ -59,7 +59,7 @@ class CharLM(keras.Model):
         dropout=0.0,
         recurrent_dropout=0.0,
         layer_norm=False,
-        fast_layers=False,
+        fast_layers=True,
         **kwargs,
     ):
         super().__init__(**kwargs)

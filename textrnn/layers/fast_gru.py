@@ -111,7 +111,7 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved):
         return tf.concat([d_inner[:, :, : 2 * units], da_h], -1), d_inner
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
-        step, (tf.zeros_like(h0),), x, kernel, prev, split_grads, outputs=2,
+        step, (tf.zeros_like(h0),), x, kernel, h0, hs, split_grads, outputs=2,
         recurrent_bias=True,
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du, db

@@ -11,7 +11,6 @@ from textrnn.layers.fast_recurrent import (
     gated_cell_blocker,
     input_projection,
     keep_keras_class_name,
-    previous_states,
     zeros_if_none,
 )
 
@@ -28,7 +27,9 @@ def to_icfo(weights):
     return tf.concat([i, c, f, o], -1)
 
 
-def lstm_recurrence(x, kernel, bias, h0, c0, recurrent_kernel, mask=None, differentiable=True):
+def lstm_recurrence(
+    x, kernel, bias, h0, c0, recurrent_kernel, mask=None, differentiable=True, fused=True
+):
     """The LSTM over a sequence, input projection included, with a hand-written gradient.
 
     Keras's equations: `z = x_t @ W + b + h @ U` (gates `i, f, c, o`),
@@ -43,6 +44,8 @@ def lstm_recurrence(x, kernel, bias, h0, c0, recurrent_kernel, mask=None, differ
         differentiable: True: the hand-written gradient (`tf.custom_gradient`) for
             training; False: the forward loop alone, plain ops (TensorFlow's autodiff if it
             is differentiated), which keeps SavedModels free of custom gradients.
+        fused: the gate gradients in TensorFlow's fused `LSTMBlockCellGrad` kernel
+            (float32; it has no XLA kernel), or in plain ops (`False`, and in float64).
 
     Returns:
         `(hs [time, batch, units], c_last [batch, units])`: the carried hidden state after
@@ -57,9 +60,21 @@ def lstm_recurrence(x, kernel, bias, h0, c0, recurrent_kernel, mask=None, differ
     kernel, bias, u = to_icfo(kernel), to_icfo(bias), to_icfo(recurrent_kernel)
     if not differentiable:
         return _forward(input_projection(x, kernel, bias), h0, c0, u, mask, save=False)[:2]
-    if mask is None:
-        return _lstm(x, kernel, bias, h0, c0, u)
-    return _lstm_masked(x, kernel, bias, h0, c0, u, mask)
+    masks = () if mask is None else (mask,)
+
+    @tf.custom_gradient
+    def recurrence(x, kernel, bias, h0, c0, u, *masks):
+        m = masks[0] if masks else None
+        hs, c_last, saved = _forward(input_projection(x, kernel, bias), h0, c0, u, m)
+
+        def grad(dhs, dc_last):
+            dhs, dc_last = zeros_if_none(dhs, hs), zeros_if_none(dc_last, c_last)
+            grads = _backward(dhs, dc_last, x, kernel, h0, u, m, hs, saved, fused)
+            return (*grads, *(None for _ in masks))
+
+        return (hs, c_last), grad
+
+    return recurrence(x, kernel, bias, h0, c0, u, *masks)
 
 
 def _forward(xw, h0, c0, u, mask, save=True):
@@ -93,13 +108,13 @@ def _forward(xw, h0, c0, u, mask, save=True):
     return hs.stack(), c_last, saved
 
 
-def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved):
+def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused):
     """Gradients of `(hs, c_last)` with respect to `(x, kernel, bias, h0, c0, u)`."""
     units = u.shape[0]
     c_prev_ta, i_ta, ci_ta, f_ta, o_ta, co_ta = saved
-    # TensorFlow's fused kernel of the gate arithmetic (float32 and half only; it reads
-    # neither `x`, `w`, `b` nor `cs` but checks their shapes).
-    fused = u.dtype == tf.float32
+    # TensorFlow's fused kernel of the gate arithmetic (float32 and half only, no XLA
+    # kernel; it reads neither `x`, `w`, `b` nor `cs` but checks their shapes).
+    fused = fused and u.dtype == tf.float32
     no_input = tf.zeros([tf.shape(h0)[0], 0], u.dtype)
     no_peephole = tf.zeros([units], u.dtype)
     no_bias = tf.zeros([4 * units], u.dtype)
@@ -142,32 +157,11 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved):
         (tf.zeros_like(h0), dc_last),
         x,
         kernel,
-        previous_states(h0, hs),
+        h0,
+        hs,
         lambda stacked: (stacked[0], None),
     )
     return dx, dkernel, dbias, dh0, dc0, du
-
-
-@tf.custom_gradient
-def _lstm(x, kernel, bias, h0, c0, u):
-    hs, c_last, saved = _forward(input_projection(x, kernel, bias), h0, c0, u, None)
-
-    def grad(dhs, dc_last):
-        dhs, dc_last = zeros_if_none(dhs, hs), zeros_if_none(dc_last, c_last)
-        return _backward(dhs, dc_last, x, kernel, h0, u, None, hs, saved)
-
-    return (hs, c_last), grad
-
-
-@tf.custom_gradient
-def _lstm_masked(x, kernel, bias, h0, c0, u, mask):
-    hs, c_last, saved = _forward(input_projection(x, kernel, bias), h0, c0, u, mask)
-
-    def grad(dhs, dc_last):
-        dhs, dc_last = zeros_if_none(dhs, hs), zeros_if_none(dc_last, c_last)
-        return (*_backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved), None)
-
-    return (hs, c_last), grad
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
@@ -199,6 +193,13 @@ class FastLSTM(FastRecurrentMixin, keras.layers.LSTM):
         [TensorShape([2, 5, 8]), TensorShape([2, 8]), TensorShape([2, 8])]
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The gate gradient's fused TensorFlow kernel has no XLA kernel: Keras refuses
+        # `jit_compile=True` for a model holding this layer until `xla_compatible(model)`.
+        self.fused_kernels = True
+        self.supports_jit = False
+
     def _fast_cell_blocker(self):
         return gated_cell_blocker(self)
 
@@ -211,7 +212,9 @@ class FastLSTM(FastRecurrentMixin, keras.layers.LSTM):
     def _fast_recurrence(self, x, kernel, bias, initial_state, mask, training):
         h0, c0 = initial_state
         u = tf.convert_to_tensor(self.cell.recurrent_kernel)
-        hs, c_last = lstm_recurrence(x, kernel, bias, h0, c0, u, mask, training)
+        hs, c_last = lstm_recurrence(
+            x, kernel, bias, h0, c0, u, mask, training, fused=self.fused_kernels
+        )
         return hs, [hs[-1], c_last]
 
 

@@ -11,7 +11,6 @@ from textrnn.layers.fast_recurrent import (
     input_projection,
     is_activation,
     keep_keras_class_name,
-    previous_states,
     zeros_if_none,
 )
 
@@ -77,8 +76,7 @@ def _backward(dhs, x, kernel, h0, u, mask, hs):
         return (dh_prev,), (da,)
 
     (dh0,), dx, dkernel, dbias, du = chunked_backward(
-        step, (tf.zeros_like(h0),), x, kernel, previous_states(h0, hs),
-        lambda stacked: (stacked[0], None),
+        step, (tf.zeros_like(h0),), x, kernel, h0, hs, lambda stacked: (stacked[0], None),
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du
 

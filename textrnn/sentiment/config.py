@@ -24,9 +24,9 @@ class SentimentModelConfig:
     embedding_dropout: float = 0.0  # drops whole words (all channels of a position)
     spatial_dropout: float = 0.0  # drops embedding channels (the same ones at every position)
     recurrent_dropout: float = 0.0
-    # textrnn's fast recurrent layers (Keras's weights, textrnn's CPU loop); off by default:
-    # not measured faster than Keras's on a 2-core CPU (README, "Fast recurrent layers").
-    fast_layers: bool = False
+    # textrnn's fast recurrent layers (Keras's weights, textrnn's CPU loop), the default;
+    # false: Keras's stock layers (README, "Fast recurrent layers").
+    fast_layers: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ class SentimentClassifier(keras.Model):
         spatial_dropout: drops embedding channels (the same ones at every position).
         recurrent_dropout: dropout on the recurrent connections (disables cuDNN on GPUs).
         fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
-            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
+            Keras's, textrnn's CPU loop; the default) or Keras's stock ones (`False`).
 
     Call arguments:
         inputs: int token ids `[batch, time]`, right-padded with `PAD_ID`.
@@ -67,7 +67,7 @@ class SentimentClassifier(keras.Model):
         embedding_dropout=0.0,
         spatial_dropout=0.0,
         recurrent_dropout=0.0,
-        fast_layers=False,
+        fast_layers=True,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -18,9 +18,10 @@ A saved `model.keras` loads computing in float32: its layers take the global pol
 when they are rebuilt.
 
 `[train] jit_compile = true` compiles the train step with XLA (`tf.function(
-jit_compile=True)`). Keras refuses XLA for models with layers that do not support it and
-under op determinism; the run then stops with an error rather than quietly running
-without it.
+jit_compile=True)`), textrnn's fast layers switched to operations XLA compiles first
+(`textrnn.layers.fast_recurrent.xla_compatible`). Keras refuses XLA for models with layers
+that do not support it and under op determinism; the run then stops with an error rather
+than quietly running without it.
 
 The policy must be in force when the model is built: `precision_policy(train)` (used by
 `textrnn.training.launch.training_scope`) sets it and restores the previous one after.
@@ -32,6 +33,7 @@ import contextlib
 
 import keras
 
+from textrnn.layers.fast_recurrent import xla_compatible
 from textrnn.training import config as config_lib
 
 LOGITS_LAYER = "logits"
@@ -101,6 +103,8 @@ def prepare_model(model, train) -> None:
         for layer in model._flatten_layers(include_self=False):
             if layer.name == LOGITS_LAYER:
                 layer.dtype_policy = "float32"
+    if train.jit_compile:
+        xla_compatible(model)  # FastLSTM: its gate gradient in plain ops
     model.jit_compile = train.jit_compile
     if train.jit_compile and not model.jit_compile:
         raise config_lib.ConfigError(

@@ -54,7 +54,7 @@ class Seq2Seq(keras.Model):
         tie_embeddings: the output projection is the transposed target embedding (the
             attentional vector then has `embedding_dim` units).
         fast_layers: textrnn's fast recurrent layers (`FastLSTM`, ...: the same weights as
-            Keras's, textrnn's CPU loop) or Keras's stock ones (`False`, the default).
+            Keras's, textrnn's CPU loop; the default) or Keras's stock ones (`False`).
 
     Call arguments:
         inputs: a pair `(source_ids [batch, src_len], target_in_ids [batch, tgt_len])`,
@@ -89,7 +89,7 @@ class Seq2Seq(keras.Model):
         bridge="dense",
         dropout=0.3,
         tie_embeddings=True,
-        fast_layers=False,
+        fast_layers=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
