@@ -37,7 +37,9 @@ the others at the FLOP/s of one large GEMM (`[time * batch, h]^T @ [time * batch
 both measured here: the tokens/s no implementation of this structure can beat.
 
 Peak memory: the peak resident set of a separate process that builds the same model and
-runs a few training steps (one process per case and contender).
+runs 3 training steps (one process per case and contender), and the training steps' share
+of it (the peak after them minus the peak before the first: the TensorFlow runtime and the
+model alone take about 1 GiB).
 
 Scaling: the char LSTM's tokens/s against sequence length, batch size and hidden size (one
 varied at a time from 256 / 64 / 512), a table and a PNG.
@@ -53,6 +55,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -378,7 +381,9 @@ def gemm_bound(case):
 
 
 def peak_memory_mib(case_name, contender, quick):
-    """Peak RSS (MiB) of a child process that builds the model and trains 3 steps."""
+    """`{"peak": MiB, "training": MiB}`: the peak RSS of a child process that builds the
+    model and trains 3 steps, and how much of it the training steps added (peak after
+    them minus the peak before the first)."""
     command = [sys.executable, __file__, "--memory-probe", case_name, contender]
     if quick:
         command.append("--quick")
@@ -386,16 +391,18 @@ def peak_memory_mib(case_name, contender, quick):
     if done.returncode != 0:
         print(f"memory probe {case_name}/{contender} failed: {done.stderr[-500:]}")
         return None
-    return float(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def memory_probe(case_name, contender, quick):
     all_cases = cases(quick)
     all_cases.update({c["name"]: c for _, _, c in sweep_cases(quick)})
     model, x, y = build(all_cases[case_name], contender)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     for _ in range(3):
         model.train_on_batch(x, y)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak": peak, "training": peak - before}))
 
 
 # ----------------------------------------------------------------------------------------
@@ -414,7 +421,7 @@ def table(report):
         (
             "| case | stock tok/s | fast tok/s | ratio "
             "| stock % peak | fast % peak | GEMM-only bound tok/s (% peak) "
-            "| peak RSS stock / fast MiB |"
+            "| peak RSS stock / fast MiB (training steps' share) |"
         ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -454,7 +461,9 @@ def _spread(result):
 
 
 def _mib(value):
-    return "-" if value is None else f"{value:,.0f}"
+    if value is None:
+        return "-"
+    return f"{value['peak']:,.0f} ({value['training']:,.0f})"
 
 
 def plot(report, path):
