@@ -58,7 +58,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -398,11 +397,22 @@ def memory_probe(case_name, contender, quick):
     all_cases = cases(quick)
     all_cases.update({c["name"]: c for _, _, c in sweep_cases(quick)})
     model, x, y = build(all_cases[case_name], contender)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    before = peak_rss_mib()
     for _ in range(3):
         model.train_on_batch(x, y)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"peak": peak, "training": peak - before}))
+
+
+def peak_rss_mib():
+    """This process's peak resident set (MiB): `VmHWM` of /proc/self/status, which starts
+    afresh at `exec`. (`ru_maxrss` does not: a child started by a large parent reports
+    the parent's size at the fork, which made every probe read the same.)"""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (a Linux kernel is needed)")
 
 
 # ----------------------------------------------------------------------------------------
