@@ -11,7 +11,6 @@ from textrnn.layers.fast_recurrent import (
     gated_cell_blocker,
     input_projection,
     keep_keras_class_name,
-    previous_states,
     zeros_if_none,
 )
 
@@ -48,9 +47,20 @@ def gru_recurrence(
     if not differentiable:
         xw = input_projection(x, kernel, bias)
         return _forward(xw, h0, recurrent_kernel, recurrent_bias, mask, save=False)[0]
-    if mask is None:
-        return _gru(x, kernel, bias, h0, recurrent_kernel, recurrent_bias)
-    return _gru_masked(x, kernel, bias, h0, recurrent_kernel, recurrent_bias, mask)
+    masks = () if mask is None else (mask,)
+
+    @tf.custom_gradient
+    def recurrence(x, kernel, bias, h0, u, b, *masks):
+        m = masks[0] if masks else None
+        hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, m)
+
+        def grad(dhs):
+            grads = _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, m, hs, saved)
+            return (*grads, *(None for _ in masks))
+
+        return hs, grad
+
+    return recurrence(x, kernel, bias, h0, recurrent_kernel, recurrent_bias, *masks)
 
 
 def _forward(xw, h0, u, b, mask, save=True):
@@ -84,15 +94,9 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`."""
     units = u.shape[0]
     gates_ta, inner_h_ta, cand_ta = saved
-    prev = previous_states(h0, hs)
 
-    def step(t, carry):
+    def step(t, carry, prev):
         (dh,) = carry
-        dh = dh + dhs[t]
-        if mask is not None:
-            m = mask[t]
-            zero = tf.zeros_like(dh)
-            dh_carry, dh = tf.where(m, zero, dh), tf.where(m, dh, zero)
         zr = gates_ta.read(t)
         z, r = zr[:, :units], zr[:, units:]
         rh = inner_h_ta.read(t)
@@ -101,40 +105,17 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved):
         da_z = dh * (prev[t] - hh) * z * (1.0 - z)
         da_r = da_h * rh * r * (1.0 - r)
         d_inner = tf.concat([da_z, da_r, da_h * r], 1)
-        dh_prev = tf.matmul(d_inner, u, transpose_b=True) + dh * z
-        if mask is not None:
-            dh_prev = dh_prev + dh_carry
-        return (dh_prev,), (d_inner, da_h)
+        return (tf.matmul(d_inner, u, transpose_b=True) + dh * z,), (d_inner, da_h)
 
     def split_grads(stacked):
         d_inner, da_h = stacked
         return tf.concat([d_inner[:, :, : 2 * units], da_h], -1), d_inner
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
-        step, (tf.zeros_like(h0),), x, kernel, h0, hs, split_grads, outputs=2,
+        step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs, split_grads, outputs=2,
         recurrent_bias=True,
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du, db
-
-
-@tf.custom_gradient
-def _gru(x, kernel, bias, h0, u, b):
-    hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, None)
-
-    def grad(dhs):
-        return _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, None, hs, saved)
-
-    return hs, grad
-
-
-@tf.custom_gradient
-def _gru_masked(x, kernel, bias, h0, u, b, mask):
-    hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, mask)
-
-    def grad(dhs):
-        return (*_backward(zeros_if_none(dhs, hs), x, kernel, h0, u, mask, hs, saved), None)
-
-    return hs, grad
 
 
 @keras.saving.register_keras_serializable(package="textrnn")

@@ -119,15 +119,8 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused):
     no_peephole = tf.zeros([units], u.dtype)
     no_bias = tf.zeros([4 * units], u.dtype)
 
-    def step(t, carry):
+    def step(t, carry, prev):
         dh, dc = carry
-        dh = dh + dhs[t]
-        if mask is not None:
-            # A masked step passed its state through: its gradient goes straight back.
-            m = mask[t]
-            zero = tf.zeros_like(dh)
-            dh_carry, dc_carry = tf.where(m, zero, dh), tf.where(m, zero, dc)
-            dh, dc = tf.where(m, dh, zero), tf.where(m, dc, zero)
         c_prev, i, ci, f, o, co = (a.read(t) for a in (c_prev_ta, i_ta, ci_ta, f_ta, o_ta, co_ta))
         if fused:
             dc_prev, dz, *_ = tf.raw_ops.LSTMBlockCellGrad(
@@ -147,14 +140,13 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused):
                 1,
             )
             dc_prev = dc * f
-        dh_prev = tf.matmul(dz, u, transpose_b=True)
-        if mask is not None:
-            dh_prev, dc_prev = dh_prev + dh_carry, dc_prev + dc_carry
-        return (dh_prev, dc_prev), (dz,)
+        return (tf.matmul(dz, u, transpose_b=True), dc_prev), (dz,)
 
     (dh0, dc0), dx, dkernel, dbias, du = chunked_backward(
         step,
         (tf.zeros_like(h0), dc_last),
+        dhs,
+        mask,
         x,
         kernel,
         h0,

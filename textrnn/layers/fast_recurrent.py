@@ -156,7 +156,8 @@ BACKWARD_CHUNK_STEPS = 16
 
 
 def chunked_backward(
-    step, carry, x, kernel, h0, hs, split_grads, outputs=1, recurrent_bias=False, chunk=None
+    step, carry, dhs, mask, x, kernel, h0, hs, split_grads, outputs=1, recurrent_bias=False,
+    chunk=None,
 ):  # fmt: skip
     """The backward pass of a recurrence, `chunk` steps at a time, with the weight
     gradients of each chunk as large GEMMs that overlap the next chunk's steps.
@@ -170,10 +171,17 @@ def chunked_backward(
     size `[time, batch, gates * units]` is ever stacked. Every chunk has `chunk` rows (the
     last one in time padded with zeros, which add nothing), so XLA compiles it too.
 
+    What every cell shares is done here: the outputs' gradient `dhs[t]` joins the carried
+    `dh` (the first carry), and at a masked step, which passed its state through, the
+    carried gradients go straight back while `step` sees zeros.
+
     Args:
-        step: `step(t, carry) -> (carry, outputs)`, the backward of step `t`; `outputs` a
-            tuple of `outputs` tensors `[batch, n]`.
-        carry: the carried gradients after the last step (a tuple of tensors).
+        step: `step(t, carry, prev) -> (carry, outputs)`, the backward of the gate
+            arithmetic and recurrent GEMM of step `t`; `prev` holds the state each step
+            started from (`prev[t]`); `outputs` a tuple of `outputs` tensors `[batch, n]`.
+        carry: the carried gradients after the last step (a tuple of tensors, `dh` first).
+        dhs: `[time, batch, units]`, the gradient of the hidden state after every step.
+        mask: None or bool `[time, batch, 1]`.
         x: `[time, batch, in]`, the input of the input projection.
         kernel: `[in, G]`, the input kernel.
         h0, hs: the initial state `[batch, units]` and the state after every step
@@ -209,7 +217,14 @@ def chunked_backward(
         arrays = tuple(tf.TensorArray(x.dtype, size=chunk) for _ in range(outputs))
 
         def inner(t, carry, arrays):
-            carry, out = step(t, carry)
+            carry = (carry[0] + dhs[t], *carry[1:])
+            if mask is not None:
+                m = mask[t]
+                passed = tuple(tf.where(m, tf.zeros_like(g), g) for g in carry)
+                carry = tuple(tf.where(m, g, tf.zeros_like(g)) for g in carry)
+            carry, out = step(t, carry, prev)
+            if mask is not None:
+                carry = tuple(g + p for g, p in zip(carry, passed, strict=True))
             return t - 1, carry, tuple(a.write(t - start, o) for a, o in zip(arrays, out))
 
         _, carry, arrays = tf.while_loop(lambda t, *_: t >= start, inner, (end - 1, carry, arrays))
@@ -252,12 +267,6 @@ def time_major_mask(mask, go_backwards):
         mask = mask[:, :, 0]
     mask = tf.transpose(mask)[:, :, None]
     return tf.reverse(mask, [0]) if go_backwards else mask
-
-
-def previous_states(h0, hs):
-    """`[h0, h_0, ..., h_{T-2}]` `[time, batch, units]`: the state each step started
-    from, the left factor of the recurrent kernel's gradient."""
-    return tf.concat([h0[None], hs[:-1]], 0)
 
 
 def flat(x):

@@ -39,9 +39,20 @@ def rnn_recurrence(x, kernel, bias, h0, recurrent_kernel, mask=None, differentia
     """
     if not differentiable:
         return _forward(input_projection(x, kernel, bias), h0, recurrent_kernel, mask)
-    if mask is None:
-        return _rnn(x, kernel, bias, h0, recurrent_kernel)
-    return _rnn_masked(x, kernel, bias, h0, recurrent_kernel, mask)
+    masks = () if mask is None else (mask,)
+
+    @tf.custom_gradient
+    def recurrence(x, kernel, bias, h0, u, *masks):
+        m = masks[0] if masks else None
+        hs = _forward(input_projection(x, kernel, bias), h0, u, m)
+
+        def grad(dhs):
+            grads = _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, m, hs)
+            return (*grads, *(None for _ in masks))
+
+        return hs, grad
+
+    return recurrence(x, kernel, bias, h0, recurrent_kernel, *masks)
 
 
 def _forward(xw, h0, u, mask):
@@ -61,44 +72,17 @@ def _forward(xw, h0, u, mask):
 def _backward(dhs, x, kernel, h0, u, mask, hs):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u)`."""
 
-    def step(t, carry):
+    def step(t, carry, prev):
         (dh,) = carry
-        dh = dh + dhs[t]
-        if mask is not None:
-            m = mask[t]
-            zero = tf.zeros_like(dh)
-            dh_carry, dh = tf.where(m, zero, dh), tf.where(m, dh, zero)
         h = hs[t]  # at a valid step, the new state
         da = dh * (1.0 - h * h)
-        dh_prev = tf.matmul(da, u, transpose_b=True)
-        if mask is not None:
-            dh_prev = dh_prev + dh_carry
-        return (dh_prev,), (da,)
+        return (tf.matmul(da, u, transpose_b=True),), (da,)
 
     (dh0,), dx, dkernel, dbias, du = chunked_backward(
-        step, (tf.zeros_like(h0),), x, kernel, h0, hs, lambda stacked: (stacked[0], None),
+        step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs,
+        lambda stacked: (stacked[0], None),
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du
-
-
-@tf.custom_gradient
-def _rnn(x, kernel, bias, h0, u):
-    hs = _forward(input_projection(x, kernel, bias), h0, u, None)
-
-    def grad(dhs):
-        return _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, None, hs)
-
-    return hs, grad
-
-
-@tf.custom_gradient
-def _rnn_masked(x, kernel, bias, h0, u, mask):
-    hs = _forward(input_projection(x, kernel, bias), h0, u, mask)
-
-    def grad(dhs):
-        return (*_backward(zeros_if_none(dhs, hs), x, kernel, h0, u, mask, hs), None)
-
-    return hs, grad
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
