@@ -51,9 +51,26 @@ def wrapped(kind, cell, return_sequences, go_backwards=False, **kwargs):
     return keras.layers.Bidirectional(layer) if go_backwards == "bidirectional" else layer
 
 
-def run(layer, x, initial_state, mask, training=False):
+def twins(cell, return_sequences=True, direction=False, **kwargs):
+    """A stock and a fast layer of `cell` (see `wrapped`), built, with the same weights."""
+    stock = wrapped("stock", cell, return_sequences, direction, **kwargs)
+    fast = wrapped("fast", cell, return_sequences, direction, **kwargs)
+    stock.build((None, None, FEATURES))
+    fast.build((None, None, FEATURES))
+    copy_weights(stock, fast)
+    return stock, fast
+
+
+def inputs(cell, copies=1, dtype=tf.float32):
+    """A random batch `[BATCH, STEPS, FEATURES]` and initial states for `copies` layers."""
+    x = tf.cast(random(BATCH, STEPS, FEATURES, seed=1), dtype)
+    state = [tf.cast(random(BATCH, UNITS, seed=2 + i), dtype) for i in range(STATES[cell] * copies)]
+    return x, state
+
+
+def outputs_and_grads(layer, x, initial_state, mask, training=False):
     """Outputs and the gradients of a fixed random projection of all of them with respect
-    to the input, the initial state and every weight."""
+    to the input, the initial state and every weight (tensors: usable in a tf.function)."""
     with tf.GradientTape() as tape:
         tape.watch([x, *initial_state])
         outputs = layer(x, initial_state=initial_state, mask=mask, training=training)
@@ -61,7 +78,12 @@ def run(layer, x, initial_state, mask, training=False):
             tf.reduce_sum(o * tf.cast(random(*o.shape, seed=10 + i), o.dtype))
             for i, o in enumerate(outputs)
         )
-    grads = tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
+    return outputs, tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
+
+
+def run(layer, x, initial_state, mask, training=False):
+    """`outputs_and_grads` as numpy arrays."""
+    outputs, grads = outputs_and_grads(layer, x, initial_state, mask, training)
     return [o.numpy() for o in outputs], [g.numpy() for g in grads]
 
 
@@ -94,15 +116,10 @@ def fast_calls(monkeypatch):
 @pytest.mark.parametrize("direction", ["forward", "go_backwards", "bidirectional"])
 @pytest.mark.parametrize("return_sequences", [True, False])
 def test_fast_layer_equals_keras(cell, mask, direction, return_sequences, fast_calls):
-    x = random(BATCH, STEPS, FEATURES, seed=1)
     copies = 2 if direction == "bidirectional" else 1
-    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell] * copies)]
+    x, state = inputs(cell, copies)
     mask = MASKS[mask]
-    stock = wrapped("stock", cell, return_sequences, direction)
-    fast = wrapped("fast", cell, return_sequences, direction)
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    stock, fast = twins(cell, return_sequences, direction)
     # training=True: the hand-written gradient (no dropout here, so the same function).
     assert_same(run(stock, x, state, mask, True), run(fast, x, state, mask, True))
     assert fast_calls == {"_forward": copies, "_backward": copies}
@@ -110,12 +127,8 @@ def test_fast_layer_equals_keras(cell, mask, direction, return_sequences, fast_c
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_inference_path_and_its_autodiff_equal_keras(cell, fast_calls):
-    x = random(BATCH, STEPS, FEATURES, seed=1)
-    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
-    stock, fast = wrapped("stock", cell, True), wrapped("fast", cell, True)
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    x, state = inputs(cell)
+    stock, fast = twins(cell)
     mask = MASKS["right_padded"]
     assert_same(run(stock, x, state, mask), run(fast, x, state, mask))
     assert fast_calls == {"_forward": 1, "_backward": 0}
@@ -125,12 +138,8 @@ def test_inference_path_and_its_autodiff_equal_keras(cell, fast_calls):
 @pytest.mark.parametrize("chunk", [1, 4, STEPS])  # 4: a chunk of 4 steps, then one of 2
 def test_backward_in_chunks_equals_keras(cell, chunk, fast_calls, monkeypatch):
     monkeypatch.setattr(fast_recurrent, "BACKWARD_CHUNK_STEPS", chunk)
-    x = random(BATCH, STEPS, FEATURES, seed=1)
-    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
-    stock, fast = wrapped("stock", cell, True), wrapped("fast", cell, True)
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    x, state = inputs(cell)
+    stock, fast = twins(cell)
     mask = MASKS["holes"]
     assert_same(run(stock, x, state, mask, True), run(fast, x, state, mask, True))
     assert fast_calls == {"_forward": 1, "_backward": 1}
@@ -163,13 +172,8 @@ def test_two_stacked_layers_in_a_model_equal_keras(cell, fast_calls):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_input_dropout_uses_kerass_mask(cell, fast_calls):
-    x = random(BATCH, STEPS, FEATURES, seed=1)
-    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
-    stock = wrapped("stock", cell, True, dropout=0.4, seed=5)
-    fast = wrapped("fast", cell, True, dropout=0.4, seed=5)
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    x, state = inputs(cell)
+    stock, fast = twins(cell, dropout=0.4, seed=5)
     dropped = run(fast, x, state, None, training=True)
     assert_same(run(stock, x, state, None, training=True), dropped)
     assert fast_calls == {"_forward": 1, "_backward": 1}
@@ -319,13 +323,8 @@ def test_old_runs_load_into_fast_layers_and_answer_as_stock_ones(task, monkeypat
 def test_float64_equals_keras(cell, fast_calls):
     """float64: the LSTM's gate gradients by plain ops (TensorFlow's fused kernel is
     float32 only), the others as in float32."""
-    x = tf.cast(random(BATCH, STEPS, FEATURES, seed=1), tf.float64)
-    state = [tf.cast(random(BATCH, UNITS, seed=2 + i), tf.float64) for i in range(STATES[cell])]
-    stock = wrapped("stock", cell, True, dtype="float64")
-    fast = wrapped("fast", cell, True, dtype="float64")
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    x, state = inputs(cell, dtype=tf.float64)
+    stock, fast = twins(cell, dtype="float64")
     stock_result, fast_result = run(stock, x, state, None, True), run(fast, x, state, None, True)
     for a, b in zip(stock_result[0] + stock_result[1], fast_result[0] + fast_result[1]):
         assert b.dtype == np.float64
@@ -335,30 +334,14 @@ def test_float64_equals_keras(cell, fast_calls):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_xla_compatible_layers_compile_under_xla_and_equal_keras(cell, fast_calls):
-    x = random(BATCH, STEPS, FEATURES, seed=1)
-    state = [random(BATCH, UNITS, seed=2 + i) for i in range(STATES[cell])]
-    stock, fast = wrapped("stock", cell, True), wrapped("fast", cell, True)
-    stock.build((None, None, FEATURES))
-    fast.build((None, None, FEATURES))
-    copy_weights(stock, fast)
+    x, state = inputs(cell)
+    stock, fast = twins(cell)
     assert fast.supports_jit is (cell != "lstm")  # FastLSTM's fused kernel has no XLA one
     assert xla_compatible(fast) == (cell == "lstm")
     assert fast.supports_jit is True
     mask = MASKS["holes"]
-    compiled = tf.function(lambda: run_graph(fast, x, state, mask), jit_compile=True)
+    compiled = tf.function(lambda: outputs_and_grads(fast, x, state, mask, True), jit_compile=True)
     outputs, grads = compiled()
     expected = run(stock, x, state, mask, True)
     assert_same(expected, ([o.numpy() for o in outputs], [g.numpy() for g in grads]))
     assert fast_calls == {"_forward": 1, "_backward": 1}
-
-
-def run_graph(layer, x, initial_state, mask):
-    """`run` without `.numpy()`, for a compiled function (training=True)."""
-    with tf.GradientTape() as tape:
-        tape.watch([x, *initial_state])
-        outputs = layer(x, initial_state=initial_state, mask=mask, training=True)
-        loss = sum(
-            tf.reduce_sum(o * tf.cast(random(*o.shape, seed=10 + i), o.dtype))
-            for i, o in enumerate(outputs)
-        )
-    return outputs, tape.gradient(loss, [x, *initial_state, *layer.trainable_weights])
