@@ -288,17 +288,6 @@ def measure_floors(model, length, repeats):
 # ----------------------------------------------------------------------------------------
 
 
-def round_robin_seconds(runs, repeats):
-    """Seconds of every repeat of each warmed-up callable in `runs`, timed in turns."""
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            begin = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - begin)
-    return times
-
-
 def median_seconds(fn, repeats):
     fn()  # warm-up: tracing / compilation
     times = []
@@ -372,7 +361,7 @@ def main(argv=None):
                     print(f"{name} failed on '{task}': {type(error).__name__}: {error}")
                     runs.pop(name, None)
                     figures[name] = None
-            times = round_robin_seconds(runs, args.repeats)
+            times = recording.round_robin_seconds(runs, args.repeats)
             spread = {}
             for name, seconds in times.items():
                 units = batch if beam else batch * length

@@ -285,21 +285,10 @@ def trainer(case, contender, steps_per_repeat, warmup):
     return repeat
 
 
-def round_robin_seconds(runs, repeats):
-    """Seconds of every repeat of each warmed-up callable in `runs`, timed in turns."""
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            begin = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - begin)
-    return times
-
-
 def compare(case, repeats, steps_per_repeat, warmup):
     """Stock against fast for one case: tokens/s (median, slowest, fastest) and ratios."""
     runs = {c: trainer(case, c, steps_per_repeat, warmup) for c in CONTENDERS}
-    times = round_robin_seconds(runs, repeats)
+    times = recording.round_robin_seconds(runs, repeats)
     tokens = case["tokens_per_step"] * steps_per_repeat
     result = {}
     for c, seconds in times.items():
@@ -325,13 +314,7 @@ def gemm_rate(m, k, n, repeats=3, transpose_a=False):
     a = tf.random.normal([k, m] if transpose_a else [m, k])
     b = tf.random.normal([k, n])
     f = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b, transpose_a=transpose_a)))
-    f()
-    best = float("inf")
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        f().numpy()
-        best = min(best, time.perf_counter() - begin)
-    return 2 * m * k * n / best
+    return 2 * m * k * n / recording.best_seconds(lambda: f().numpy(), repeats)
 
 
 def loop_gemm_rate(batch, units, width, steps, repeats=3):
@@ -347,13 +330,9 @@ def loop_gemm_rate(batch, units, width, steps, repeats=3):
 
         return tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), h0))[1]
 
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        run().numpy()
-        best = min(best, time.perf_counter() - begin)
-    return 2 * batch * units * width * steps / best
+    return (
+        2 * batch * units * width * steps / recording.best_seconds(lambda: run().numpy(), repeats)
+    )
 
 
 def matmul_peak(sizes):

@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine, the commit, and recording results.
+"""Shared by the benchmark scripts: the machine, the commit, timing, and recording results.
 
 Every benchmark writes its figures into `models/<recipe>/results.json` under a label, with
 the machine, the exact command, the commit and the date, and regenerates the table between
@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,3 +182,26 @@ def write_table(md: Path, table: str) -> None:
     else:
         text += f"\n{start}\n{table}\n{end}\n"
     _write_atomically(md, text)
+
+
+def round_robin_seconds(runs: dict, repeats: int) -> dict:
+    """Seconds of every repeat of each warmed-up callable in `runs`, timed in turns (so a
+    slow spell of the machine hits every contender alike)."""
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            begin = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - begin)
+    return times
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `fn`, after one untimed (warm-up) call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - begin)
+    return best
