@@ -7,6 +7,8 @@ weight) agree within 1e-5 in float32.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -143,6 +145,23 @@ def test_backward_in_chunks_equals_keras(cell, chunk, fast_calls, monkeypatch):
     mask = MASKS["holes"]
     assert_same(run(stock, x, state, mask, True), run(fast, x, state, mask, True))
     assert fast_calls == {"_forward": 1, "_backward": 1}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("mode", ["training", "inference", "plain_ops"])
+# 4 shards of 1 unit; 2 shards of 3 and 2 units.
+@pytest.mark.parametrize(("shard_units", "units"), [(1, 4), (2, 5)])
+def test_unit_shards_equal_keras(cell, mode, shard_units, units, fast_calls, monkeypatch):
+    monkeypatch.setattr(fast_recurrent, "SHARD_UNITS", shard_units)
+    monkeypatch.setattr(sys.modules[__name__], "UNITS", units)
+    assert len(fast_recurrent.unit_shards(units)) == (4 if units == 4 else 2)
+    x, state = inputs(cell, copies=2)
+    stock, fast = twins(cell, True, "bidirectional")
+    if mode == "plain_ops":
+        xla_compatible(fast)  # the LSTM's gate gradients by plain ops
+    mask, training = MASKS["holes"], mode != "inference"
+    assert_same(run(stock, x, state, mask, training), run(fast, x, state, mask, training))
+    assert fast_calls == {"_forward": 2, "_backward": 2 if training else 0}
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

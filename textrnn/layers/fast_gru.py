@@ -11,8 +11,13 @@ from textrnn.layers.fast_recurrent import (
     gated_cell_blocker,
     input_projection,
     keep_keras_class_name,
+    shard_gates,
+    unit_shards,
     zeros_if_none,
 )
+
+# Keras's GRU gates `z, r, h`, kept in that order.
+ZRH = (0, 1, 2)
 
 
 def gru_recurrence(
@@ -44,76 +49,110 @@ def gru_recurrence(
         ...                tf.zeros([2, 2]), tf.zeros([2, 6]), tf.zeros([6])).shape
         TensorShape([5, 2, 2])
     """
+    sizes = unit_shards(recurrent_kernel.shape[0])
+    kernel, bias, u, b = (
+        shard_gates(w, ZRH, sizes) for w in (kernel, bias, recurrent_kernel, recurrent_bias)
+    )
     if not differentiable:
-        xw = input_projection(x, kernel, bias)
-        return _forward(xw, h0, recurrent_kernel, recurrent_bias, mask, save=False)[0]
+        return _forward(x, kernel, bias, h0, u, b, mask, sizes, save=False)[0]
     masks = () if mask is None else (mask,)
 
     @tf.custom_gradient
     def recurrence(x, kernel, bias, h0, u, b, *masks):
         m = masks[0] if masks else None
-        hs, saved = _forward(input_projection(x, kernel, bias), h0, u, b, m)
+        hs, saved = _forward(x, kernel, bias, h0, u, b, m, sizes)
 
         def grad(dhs):
-            grads = _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, m, hs, saved)
+            grads = _backward(zeros_if_none(dhs, hs), x, kernel, h0, u, m, hs, saved, sizes)
             return (*grads, *(None for _ in masks))
 
         return hs, grad
 
-    return recurrence(x, kernel, bias, h0, recurrent_kernel, recurrent_bias, *masks)
+    return recurrence(x, kernel, bias, h0, u, b, *masks)
 
 
-def _forward(xw, h0, u, b, mask, save=True):
-    units = u.shape[0]
-    steps = tf.shape(xw)[0]
+def _forward(x, kernel, bias, h0, u, b, mask, sizes, save=True):
+    """The input projection and forward loop, weights in `shard_gates` layout. Returns
+    `hs` and the per-step tensors the backward reads (three `TensorArray`s per shard:
+    `[z, r]`, `(h @ U + b)` of the candidate, the candidate)."""
+    steps = tf.shape(x)[0]
+    widths = [3 * n for n in sizes]
+    xws = [
+        input_projection(x, k, b_in)
+        for k, b_in in zip(tf.split(kernel, widths, 1), tf.split(bias, widths), strict=True)
+    ]
+    us, bs = tf.split(u, widths, 1), tf.split(b, widths)
 
     def array(width):
-        return tf.TensorArray(xw.dtype, size=steps, element_shape=[h0.shape[0], width])
+        return tf.TensorArray(x.dtype, size=steps, element_shape=[h0.shape[0], width])
 
-    def body(t, h, hs, *saved):
-        x = xw[t]
-        inner = tf.matmul(h, u) + b
-        zr = tf.sigmoid(x[:, : 2 * units] + inner[:, : 2 * units])
-        z = zr[:, :units]
-        rh = inner[:, 2 * units :]
-        hh = tf.tanh(x[:, 2 * units :] + zr[:, units:] * rh)
-        h_new = z * h + (1 - z) * hh
-        if mask is not None:
-            h_new = tf.where(mask[t], h_new, h)
+    def body(t, h, hs, *carry):
+        h_shards, saved = carry[: len(sizes)], carry[len(sizes) :]
+        m = None if mask is None else mask[t]
+        h_news, kept = [], []
+        for xw, u_s, b_s, h_s, n in zip(xws, us, bs, h_shards, sizes, strict=True):
+            x_t = xw[t]
+            inner = tf.matmul(h, u_s) + b_s
+            zr = tf.sigmoid(x_t[:, : 2 * n] + inner[:, : 2 * n])
+            z = zr[:, :n]
+            rh = inner[:, 2 * n :]
+            hh = tf.tanh(x_t[:, 2 * n :] + zr[:, n:] * rh)
+            h_new = z * h_s + (1 - z) * hh
+            h_news.append(h_new if m is None else tf.where(m, h_new, h_s))
+            kept += [zr, rh, hh]
+        h_new = tf.concat(h_news, 1) if len(sizes) > 1 else h_news[0]
         if save:
-            gates, inner_h, cand = saved
-            saved = (gates.write(t, zr), inner_h.write(t, rh), cand.write(t, hh))
-        return (t + 1, h_new, hs.write(t, h_new), *saved)
+            saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
+        return (t + 1, h_new, hs.write(t, h_new), *h_news, *saved)
 
-    arrays = (array(units), array(2 * units), array(units), array(units))[: 4 if save else 1]
-    _, _, hs, *saved = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), h0, *arrays))
-    return hs.stack(), saved
+    arrays = tuple(array(w) for n in sizes for w in (2 * n, n, n)[: 3 if save else 0])
+    h0s = tf.split(h0, sizes, 1) if len(sizes) > 1 else [h0]
+    _, _, hs, *carry = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), h0, array(h0.shape[1]), *h0s, *arrays)
+    )
+    return hs.stack(), carry[len(sizes) :]
 
 
-def _backward(dhs, x, kernel, h0, u, mask, hs, saved):
-    """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`."""
-    units = u.shape[0]
-    gates_ta, inner_h_ta, cand_ta = saved
+def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
+    """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`, weights in
+    `shard_gates` layout."""
+    shards = len(sizes)
+    us = tf.split(u, [3 * n for n in sizes], 1)
 
     def step(t, carry, prev):
         (dh,) = carry
-        zr = gates_ta.read(t)
-        z, r = zr[:, :units], zr[:, units:]
-        rh = inner_h_ta.read(t)
-        hh = cand_ta.read(t)
-        da_h = dh * (1 - z) * (1.0 - hh * hh)
-        da_z = dh * (prev[t] - hh) * z * (1.0 - z)
-        da_r = da_h * rh * r * (1.0 - r)
-        d_inner = tf.concat([da_z, da_r, da_h * r], 1)
-        return (tf.matmul(d_inner, u, transpose_b=True) + dh * z,), (d_inner, da_h)
+        dh_shards = tf.split(dh, sizes, 1) if shards > 1 else [dh]
+        h_prevs = tf.split(prev[t], sizes, 1) if shards > 1 else [prev[t]]
+        d_inners, da_hs, parts, through = [], [], [], []
+        for s, n in enumerate(sizes):
+            gates_ta, inner_h_ta, cand_ta = saved[3 * s : 3 * s + 3]
+            zr, rh, hh = gates_ta.read(t), inner_h_ta.read(t), cand_ta.read(t)
+            z, r = zr[:, :n], zr[:, n:]
+            dh_s = dh_shards[s]
+            da_h = dh_s * (1 - z) * (1.0 - hh * hh)
+            da_z = dh_s * (h_prevs[s] - hh) * z * (1.0 - z)
+            da_r = da_h * rh * r * (1.0 - r)
+            d_inner = tf.concat([da_z, da_r, da_h * r], 1)
+            d_inners.append(d_inner)
+            da_hs.append(da_h)
+            parts.append(tf.matmul(d_inner, us[s], transpose_b=True))
+            through.append(dh_s * z)
+        through = tf.concat(through, 1) if shards > 1 else through[0]
+        return (tf.add_n([*parts, through]),), (*d_inners, *da_hs)
 
     def split_grads(stacked):
-        d_inner, da_h = stacked
-        return tf.concat([d_inner[:, :, : 2 * units], da_h], -1), d_inner
+        d_inners, da_hs = stacked[:shards], stacked[shards:]
+        dxw = [
+            tf.concat([d[:, :, : 2 * n], da_h], -1)
+            for d, da_h, n in zip(d_inners, da_hs, sizes, strict=True)
+        ]
+        if shards == 1:
+            return dxw[0], d_inners[0]
+        return tf.concat(dxw, -1), tf.concat(d_inners, -1)
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
-        step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs, split_grads, outputs=2,
-        recurrent_bias=True,
+        step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs, split_grads,
+        outputs=2 * shards, recurrent_bias=True,
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du, db
 
