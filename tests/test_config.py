@@ -70,6 +70,8 @@ def test_missing_and_malformed_recipe(tmp_path):
         ("train.clipnorm=nan", "`train.clipnorm` must be a finite number >= 0"),
         ("train.steps_per_epoch=-5", "`train.steps_per_epoch` must be >= 0"),
         ("train.ema_momentum=1.0", "`train.ema_momentum` must be in [0, 1)"),
+        ("train.intra_op_threads=-1", "`train.intra_op_threads` must be >= 0. Received: -1"),
+        ("train.inter_op_threads=100000", "`train.inter_op_threads` must be <= 1024"),
     ],
 )
 def test_absurd_training_values_are_rejected_when_the_recipe_is_read(override, message):

@@ -29,6 +29,7 @@ from textrnn.training.determinism import seed_everything
 from textrnn.training.loop import fit_resumable
 from textrnn.training.optimizers import make_optimizer
 from textrnn.training.progress import TrainingProgress, describe_training
+from textrnn.training.threads import apply_thread_settings
 
 VOCAB_FILE = "vocab.txt"
 
@@ -127,6 +128,7 @@ def train_charlm(cfg: CharLMConfig, run_dir, *, resume=False, verbose=1):
         >>> train_charlm(cfg, "runs/demo")["val_loss_windows"]
     """
     run_dir = Path(run_dir)
+    apply_thread_settings(cfg.train)  # before TensorFlow runs its first op
     corpus = load_char_corpus(cfg.data.dataset)  # fails before touching run_dir
     runs.prepare_run_dir(run_dir, cfg, resume)
     seed_everything(cfg.train)

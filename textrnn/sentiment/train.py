@@ -32,6 +32,7 @@ from textrnn.training.determinism import seed_everything
 from textrnn.training.loop import fit_resumable
 from textrnn.training.optimizers import make_optimizer
 from textrnn.training.progress import TrainingProgress, describe_training
+from textrnn.training.threads import apply_thread_settings
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZERS = {"word": WordTokenizer, "wordpiece": WordPieceTokenizer}
@@ -112,6 +113,7 @@ def train_sentiment(cfg: SentimentConfig, run_dir, *, resume=False, verbose=1):
         >>> train_sentiment(cfg, "runs/sst2")["validation"]["accuracy"]
     """
     run_dir = Path(run_dir)
+    apply_thread_settings(cfg.train)  # before TensorFlow runs its first op
     data = cfg.data
     if len(data.label_names) < 2:
         raise config_lib.ConfigError(

@@ -10,6 +10,6 @@ tokens and the time budget across resumes), `determinism` (seeds, op determinism
 `faults` (test-only kill switches), `guards` (non-finite losses), `optimizers` (Adam(W),
 clipping, schedules), `averaging` (weight averaging), `losses` (`SmoothedCrossEntropy`),
 `distribute` (tf.distribute strategies, sharded input, the distributed train step),
-`numerics` (mixed precision, XLA), `launch` (a task's training under its strategy and
+`numerics` (mixed precision, XLA), `threads` (TensorFlow's op thread pools), `launch` (a task's training under its strategy and
 precision, chief-only writes).
 """

@@ -69,6 +69,11 @@ class TrainConfig:
     # XLA-compiled train step.
     precision: str = "float32"
     jit_compile: bool = False
+    # TensorFlow's op thread pools (textrnn.training.threads), 0 = TensorFlow's default
+    # (every core for each op; all cores' worth of ops at a time). The recipes that train
+    # faster with one thread per op and two ops at a time set 1 and 2.
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
 
     def __post_init__(self):
         # Values that cannot make a meaningful run are rejected when the recipe is read,
@@ -79,6 +84,10 @@ class TrainConfig:
         at_least(self, "early_stopping_patience", 0)
         at_least(self, "checkpoint_every_steps", 0)
         at_least(self, "keep_checkpoints", 1)
+        at_least(self, "intra_op_threads", 0)
+        at_least(self, "inter_op_threads", 0)
+        at_most(self, "intra_op_threads", MAX_THREADS)
+        at_most(self, "inter_op_threads", MAX_THREADS)
         positive_finite(self, "learning_rate")
         non_negative_finite(
             self,
@@ -118,6 +127,17 @@ def one_of(section, name: str, choices) -> None:
     value = getattr(section, name)
     if isinstance(value, str) and value not in choices:
         raise ConfigError(f"`train.{name}` must be one of {list(choices)}. Received: {value!r}")
+
+
+# More threads than any machine textrnn runs on has cores: a typo, refused.
+MAX_THREADS = 1024
+
+
+def at_most(section, name: str, maximum: int) -> None:
+    """Raises `ConfigError` unless the int field `name` of `section` is `<= maximum`."""
+    value = getattr(section, name)
+    if isinstance(value, int) and not isinstance(value, bool) and value > maximum:
+        raise ConfigError(f"`train.{name}` must be <= {maximum}. Received: {value!r}")
 
 
 def at_least(section, name: str, minimum: int) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 
 from textrnn.training import atomic
+from textrnn.training.threads import current_thread_settings
 
 
 class TrainingProgress(keras.callbacks.Callback):
@@ -104,6 +105,8 @@ class TrainingProgress(keras.callbacks.Callback):
             if seconds
             else None,
             "epochs": self.state["epochs"],
+            # The pools the throughput was measured under (0 = TensorFlow's default).
+            "op_threads": current_thread_settings(),
         }
 
 

@@ -35,6 +35,7 @@ from textrnn.training.loop import fit_resumable
 from textrnn.training.losses import SmoothedCrossEntropy
 from textrnn.training.optimizers import make_optimizer
 from textrnn.training.progress import TrainingProgress, describe_training
+from textrnn.training.threads import apply_thread_settings
 from textrnn.translation.config import TranslationConfig, TranslationDataConfig
 from textrnn.translation.data import load_splits
 from textrnn.translation.evaluate import describe_figures, evaluate_translation
@@ -222,6 +223,7 @@ def train_translation(cfg: TranslationConfig, run_dir, *, resume=False, verbose=
         >>> train_translation(cfg, "runs/de-en")["validation"]["bleu"]
     """
     run_dir = Path(run_dir)
+    apply_thread_settings(cfg.train)  # before TensorFlow runs its first op
     data = cfg.data
     splits = load_splits(cfg)  # fails before touching run_dir
     runs.prepare_run_dir(run_dir, cfg, resume)
