@@ -2,11 +2,18 @@
 
 Each case builds one model twice through the project's model classes, once with Keras's
 layers (`fast_layers=False`) and once with textrnn's (`FastLSTM`, `FastGRU`: same weights),
-and times `train_on_batch` (Adam, sparse cross-entropy on logits, random ids) in turns:
-one timed repeat of each contender, `--repeats` times (round robin), after warm-up steps,
-so a slow spell of the machine hits both alike. Figures: training tokens/s (token
-positions through the recurrent layers per second, padding included), median and the
-slowest / fastest repeat, the ratio fast / stock (median of the per-repeat ratios too).
+and times `train_on_batch` (Adam, sparse cross-entropy on logits, random ids). Both run
+under each of two thread settings of TensorFlow (its pools are fixed for a process at its
+first op, so one worker process per setting): `default`, TensorFlow's own (each op split
+over every core), and `1x2`, one thread per op and two ops at a time (what a recipe's
+`[train] intra_op_threads = 1`, `inter_op_threads = 2` set). Timing is in turns: one timed
+repeat of each of the four contenders, across the workers, `--repeats` times (round
+robin), after warm-up steps, so a slow spell of the machine hits all alike. Figures:
+training tokens/s (token positions through the recurrent layers per second, padding
+included), median and the slowest / fastest repeat; the ratio fast / stock under each
+setting (the layers' own speed-up), and each `1x2` contender against stock Keras under
+TensorFlow's default (what a recipe's thread setting adds), with the median of the
+per-repeat ratios too.
 
 Cases (sizes from the recipes in models/*/config.toml where one exists):
 
@@ -30,25 +37,29 @@ embeddings, element-wise gate arithmetic, the optimizer. `achieved FLOP/s = FLOP
 x steps / s`, shown as a fraction of the matmul peak.
 
 Peak = the best FLOP/s of square fp32 `tf.matmul`s of 1024, 2048 and 4096 measured in the
-same run. GEMM-only bound: the step's FLOPs split into the in-loop GEMMs (the fast layers'
-structure: `h @ U` forward and `dz @ U^T` backward, one per step, 2/3 of the recurrent
-kernel's training FLOPs) at the FLOP/s of that GEMM shape run in a `tf.while_loop`, and all
-the others at the FLOP/s of one large GEMM (`[time * batch, h]^T @ [time * batch, g h]`),
-both measured here: the tokens/s no implementation of this structure can beat.
+same run, as one matmul or two side by side (the better of the two, under either thread
+setting: with one thread per op, one matmul uses one core). GEMM-only bound: the step's
+FLOPs split into the in-loop GEMMs (the fast layers' structure: `h @ U` forward and
+`dz @ U^T` backward, one per step, 2/3 of the recurrent kernel's training FLOPs) at the
+FLOP/s of that GEMM shape run in a `tf.while_loop` (the better of one GEMM per step and
+the fast layers' unit shards), and all the others at the FLOP/s of one large GEMM
+(`[time * batch, h]^T @ [time * batch, g h]`, or two halves side by side), both measured
+here under both settings, the best taken: the tokens/s no implementation of this
+structure can beat on this machine.
 
 Peak memory: the peak resident set of a separate process that builds the same model and
-runs 3 training steps (one process per case and contender), and the training steps' share
-of it (the peak after them minus the peak before the first: the TensorFlow runtime and the
-model alone take about 1 GiB).
+runs 3 training steps (one process per case and layer kind, TensorFlow's default
+threads), and the training steps' share of it (the peak after them minus the peak before
+the first: the TensorFlow runtime and the model alone take about 1 GiB).
 
 Scaling: the char LSTM's tokens/s against sequence length, batch size and hidden size (one
-varied at a time from 256 / 64 / 512), a table and a PNG.
+varied at a time from 256 / 64 / 512), every contender, a table and a PNG.
 
 These are CPU wall-clock figures: other processes on the machine change them (nothing else
 heavy should run; `--shared-cpu` marks a run that shared the machine).
 
 Usage:
-    python benchmarks/fast_layers.py                 # the full run (~1 hour on 2 cores)
+    python benchmarks/fast_layers.py                 # the full run (~40 min on 2 cores)
     python benchmarks/fast_layers.py --quick --out /tmp/fast_layers/fast_layers.json
 """
 
@@ -58,9 +69,12 @@ import argparse
 import json
 import os
 import platform
+import queue
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -75,6 +89,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recording
 
 from textrnn.charlm.model import CharLM
+from textrnn.layers.fast_recurrent import unit_shards
 from textrnn.sentiment.model import SentimentClassifier
 from textrnn.training import config as config_lib
 from textrnn.translation.model import Seq2Seq
@@ -83,6 +98,10 @@ REPO = recording.REPO
 RESULTS = REPO / "benchmarks" / "results" / "fast_layers.json"
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 CONTENDERS = ("stock", "fast")
+# TensorFlow's (intra-op, inter-op) pool sizes per worker process, 0 = its default:
+# "default" as TensorFlow comes; "1x2" one thread per op, two ops at a time (what
+# `[train] intra_op_threads = 1`, `inter_op_threads = 2` set; textrnn.training.threads).
+THREADS = {"default": (0, 0), "1x2": (1, 2)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -285,72 +304,202 @@ def trainer(case, contender, steps_per_repeat, warmup):
     return repeat
 
 
-def compare(case, repeats, steps_per_repeat, warmup):
-    """Stock against fast for one case: tokens/s (median, slowest, fastest) and ratios."""
-    runs = {c: trainer(case, c, steps_per_repeat, warmup) for c in CONTENDERS}
-    times = recording.round_robin_seconds(runs, repeats)
+def contender_ids(threads):
+    """`["stock@default", "fast@default", "stock@1x2", ...]`: each layer kind under each
+    thread setting named in `threads`."""
+    return [f"{layer}@{name}" for name in threads for layer in CONTENDERS]
+
+
+def compare(case, workers, repeats, steps_per_repeat, warmup):
+    """Every contender of one case (each layer kind under each worker's thread setting),
+    timed in turns across the workers: tokens/s (median, slowest, fastest) and ratios."""
+    for worker in workers.values():
+        worker.call("build", case=case["name"], steps=steps_per_repeat, warmup=warmup)
+    times = {c: [] for c in contender_ids(workers)}
+    for _ in range(repeats):
+        for name, worker in workers.items():
+            for layer in CONTENDERS:
+                reply = worker.call("run", contender=layer)
+                times[f"{layer}@{name}"].append(reply["seconds"])
     tokens = case["tokens_per_step"] * steps_per_repeat
-    result = {}
+    result = {"contenders": {}, "ratios": {}}
     for c, seconds in times.items():
         rates = [tokens / s for s in seconds]
-        result[c] = {
+        result["contenders"][c] = {
             "tokens_per_second": statistics.median(rates),
             "slowest_and_fastest": [min(rates), max(rates)],
+            "seconds": seconds,
             "flops_per_second": statistics.median(rates)
             / case["tokens_per_step"]
             * case["flops_per_step"],
         }
-    for c in CONTENDERS[1:]:
-        result[c]["ratio"] = result[c]["tokens_per_second"] / result["stock"]["tokens_per_second"]
-        result[c]["ratio_of_pairs"] = statistics.median(
-            s / f for s, f in zip(times["stock"], times[c], strict=True)
-        )
-    result["ratio"] = result["fast"]["ratio"]
+
+    def ratio(a, b):
+        return {
+            "ratio": result["contenders"][a]["tokens_per_second"]
+            / result["contenders"][b]["tokens_per_second"],
+            "ratio_of_pairs": statistics.median(
+                s / f for s, f in zip(times[b], times[a], strict=True)
+            ),
+        }
+
+    for name in workers:
+        result["ratios"][f"fast@{name} / stock@{name}"] = ratio(f"fast@{name}", f"stock@{name}")
+        if name != "default" and "default" in workers:
+            for layer in CONTENDERS:
+                key = f"{layer}@{name} / stock@default"
+                result["ratios"][key] = ratio(f"{layer}@{name}", "stock@default")
     return result
 
 
-def gemm_rate(m, k, n, repeats=3, transpose_a=False):
-    """Best FLOP/s of one `[m, k] @ [k, n]` fp32 matmul (`transpose_a`: `[k, m]^T`)."""
+def gemm_rate(m, k, n, repeats=3, transpose_a=False, parts=1):
+    """Best FLOP/s of one `[m, k] @ [k, n]` fp32 matmul (`transpose_a`: `[k, m]^T`), computed
+    as `parts` independent matmuls over blocks of the `n` columns side by side (with one
+    thread per op, two at once are what keeps both cores busy)."""
     a = tf.random.normal([k, m] if transpose_a else [m, k])
-    b = tf.random.normal([k, n])
-    f = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b, transpose_a=transpose_a)))
-    return 2 * m * k * n / recording.best_seconds(lambda: f().numpy(), repeats)
+    bs = [tf.random.normal([k, n // parts]) for _ in range(parts)]
+    f = tf.function(
+        lambda: tf.add_n([tf.reduce_sum(tf.matmul(a, b, transpose_a=transpose_a)) for b in bs])
+    )
+    return 2 * m * k * (n // parts) * parts / recording.best_seconds(lambda: f().numpy(), repeats)
 
 
-def loop_gemm_rate(batch, units, width, steps, repeats=3):
+def best_gemm_rate(m, k, n, transpose_a=False):
+    """`gemm_rate` of the faster of one matmul and two side by side."""
+    return max(gemm_rate(m, k, n, transpose_a=transpose_a, parts=p) for p in (1, 2))
+
+
+def loop_gemm_rate(batch, units, width, steps, repeats=3, shards=1):
     """Best FLOP/s of `[batch, units] @ [units, width]` once per step in a `tf.while_loop`
-    (the shape of the recurrent GEMM), `steps` steps."""
-    u = tf.random.normal([units, width]) * 0.01
+    (the shape of the recurrent GEMM), `steps` steps, as `shards` GEMMs over blocks of the
+    columns (the fast layers' unit shards)."""
+    sizes = unit_shards(units, shard_units=-(-units // shards))
+    u = [tf.random.normal([units, width * n // units]) * 0.01 for n in sizes]
     h0 = tf.random.normal([batch, units])
 
     @tf.function
     def run():
         def body(t, h):
-            return t + 1, tf.tanh(tf.matmul(h, u)[:, :units])
+            parts = [tf.tanh(tf.matmul(h, u_s)[:, :n]) for u_s, n in zip(u, sizes, strict=True)]
+            return t + 1, tf.concat(parts, 1) if len(parts) > 1 else parts[0]
 
         return tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), h0))[1]
 
-    return (
-        2 * batch * units * width * steps / recording.best_seconds(lambda: run().numpy(), repeats)
-    )
+    flops = 2 * batch * units * sum(u_s.shape[1] for u_s in u) * steps
+    return flops / recording.best_seconds(lambda: run().numpy(), repeats)
 
 
 def matmul_peak(sizes):
-    rates = {n: gemm_rate(n, n, n) for n in sizes}
+    rates = {n: best_gemm_rate(n, n, n) for n in sizes}
     return max(rates.values()), rates
 
 
 def gemm_bound(case):
-    """Tokens/s if every GEMM of a training step ran at its measured rate, nothing else."""
+    """Tokens/s if every GEMM of a training step ran at its measured rate, nothing else:
+    the in-loop GEMM at the better of one GEMM per step and the fast layers' shards, the
+    others at the better of one large GEMM and two side by side."""
     seconds = 0.0
     loop_flops = case["loop_flops"]
     per_loop = loop_flops / len(case["loops"])
     big_rates = []
     for batch, units, width, steps in case["loops"]:
-        seconds += per_loop / loop_gemm_rate(batch, units, width, steps)
-        big_rates.append(gemm_rate(units, batch * steps, width, transpose_a=True))
+        shard_counts = sorted({1, len(unit_shards(units))})
+        rate = max(loop_gemm_rate(batch, units, width, steps, shards=n) for n in shard_counts)
+        seconds += per_loop / rate
+        big_rates.append(best_gemm_rate(units, batch * steps, width, transpose_a=True))
     seconds += (case["flops_per_step"] - loop_flops) / statistics.median(big_rates)
     return case["tokens_per_step"] / seconds
+
+
+# ----------------------------------------------------------------------------------------
+# Workers: one process per thread setting (TensorFlow fixes its pools at its first op)
+# ----------------------------------------------------------------------------------------
+
+REPLY = "@@reply "
+
+
+class Worker:
+    """A child process that applies one thread setting before TensorFlow starts, then
+    builds, warms up and times contenders on request (one JSON line each way)."""
+
+    def __init__(self, name, quick, timeout=1800):
+        command = [sys.executable, os.path.abspath(__file__), "--worker", name]
+        if quick:
+            command.append("--quick")
+        self.name, self.timeout = name, timeout
+        # The worker's stderr (TensorFlow's logs), read back when it fails; closed by close().
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+        )
+        self.replies = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            if line.startswith(REPLY):
+                self.replies.put(json.loads(line[len(REPLY) :]))
+        self.replies.put(None)  # the worker's output ended: it exited
+
+    def call(self, op, **fields):
+        self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.process.stdin.flush()
+        try:
+            reply = self.replies.get(timeout=self.timeout)
+        except queue.Empty:
+            self.process.kill()
+            raise RuntimeError(f"worker {self.name}: no answer to {op!r} in {self.timeout} s")
+        if reply is None or "error" in reply:
+            self.log.seek(0)
+            raise RuntimeError(
+                f"worker {self.name} failed on {op!r}: "
+                f"{(reply or {}).get('error', '')}\n{self.log.read()[-3000:]}"
+            )
+        return reply
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+def worker_main(name, quick):
+    """The worker's side: thread pools first, then one request at a time from stdin."""
+    intra, inter = THREADS[name]
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    known = {**cases(quick), **{c["name"]: c for _, _, c in sweep_cases(quick)}}
+    trainers = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        op = request["op"]
+        try:
+            if op == "peak":
+                peak, rates = matmul_peak(request["sizes"])
+                reply = {"peak": peak, "rates": rates}
+            elif op == "bound":
+                reply = {"tokens_per_second": gemm_bound(known[request["case"]])}
+            elif op == "build":
+                trainers.clear()
+                case = known[request["case"]]
+                for c in CONTENDERS:
+                    trainers[c] = trainer(case, c, request["steps"], request["warmup"])
+                reply = {}
+            elif op == "run":
+                begin = time.perf_counter()
+                trainers[request["contender"]]()
+                reply = {"seconds": time.perf_counter() - begin}
+            else:
+                reply = {"error": f"unknown request {op!r}"}
+        except Exception as error:  # noqa: BLE001 - reported to the parent, which stops
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        print(REPLY + json.dumps(reply), flush=True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -401,47 +550,93 @@ def peak_rss_mib():
 
 def table(report):
     peak = report["matmul_peak_flops_per_second"]
+    names = report["threads"]
+    other = [n for n in names if n != "default"]
     lines = [
         (
             f"Machine: {report['machine']['cpu']}; matmul peak {peak / 1e9:.0f} GFLOP/s "
-            f"(best of square fp32 matmuls {report['matmul_peak_sizes']})."
+            f"(best of square fp32 matmuls {report['matmul_peak_sizes']}, one or two side "
+            "by side, under either thread setting)."
         ),
         "",
-        (
-            "| case | stock tok/s | fast tok/s | ratio "
-            "| stock % peak | fast % peak | GEMM-only bound tok/s (% peak) "
-            "| peak RSS stock / fast MiB (training steps' share) |"
-        ),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "Training tokens/s, median (slowest-fastest repeat); thread settings: "
+        + "; ".join(f"`{n}` {THREAD_NAMES[n]}" for n in names),
+        "",
     ]
+    head = ["case"]
+    for n in names:
+        head += [f"stock ({n})", f"fast ({n})", f"fast / stock ({n})"]
+    head += [f"fast ({n}) / stock (default)" for n in other]
+    lines += ["| " + " | ".join(head) + " |", "| --- " + "| ---: " * (len(head) - 1) + "|"]
     for name, row in report["cases"].items():
-        s, f = row["stock"], row["fast"]
-        bound = row["gemm_only_bound_tokens_per_second"]
-        bound_peak = bound / row["tokens_per_step"] * row["flops_per_step"] / peak
-        mem = row.get("peak_rss_mib", {})
-        lines.append(
-            f"| {name} | {_spread(s)} | {_spread(f)} | "
-            f"{f['ratio']:.2f}x | "
-            f"{s['flops_per_second'] / peak:.0%} | "
-            f"{f['flops_per_second'] / peak:.0%} | {bound:,.0f} ({bound_peak:.0%}) | "
-            f"{_mib(mem.get('stock'))} / {_mib(mem.get('fast'))} |"
-        )
+        cells = [name]
+        for n in names:
+            cells += [
+                _spread(row["contenders"][f"stock@{n}"]),
+                _spread(row["contenders"][f"fast@{n}"]),
+                f"**{row['ratios'][f'fast@{n} / stock@{n}']['ratio']:.2f}x**",
+            ]
+        cells += [f"{row['ratios'][f'fast@{n} / stock@default']['ratio']:.2f}x" for n in other]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Scaling (char LSTM; one size varied from time 256, batch 64, units 512):",
+        "Achieved FLOP/s as a share of the matmul peak, against the GEMM-only bound:",
         "",
-        "| varied | value | stock tok/s | fast tok/s | ratio |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| case | "
+        + " | ".join(f"{c} ({n}) % peak" for n in names for c in CONTENDERS)
+        + " | GEMM-only bound tok/s (% peak) | best fast / bound "
+        "| peak RSS stock / fast MiB (training steps' share) |",
+        "| --- " + "| ---: " * (2 * len(names) + 3) + "|",
     ]
-    for row in report["sweep"]:
+    for name, row in report["cases"].items():
+        bound = row["gemm_only_bound_tokens_per_second"]
+        bound_peak = bound / row["tokens_per_step"] * row["flops_per_step"] / peak
+        best_fast = max(row["contenders"][f"fast@{n}"]["tokens_per_second"] for n in names)
+        mem = row.get("peak_rss_mib", {})
+        shares = [
+            f"{row['contenders'][f'{c}@{n}']['flops_per_second'] / peak:.0%}"
+            for n in names
+            for c in CONTENDERS
+        ]
         lines.append(
-            f"| {row['axis']} | {row['value']} | {row['stock']['tokens_per_second']:,.0f} | "
-            f"{row['fast']['tokens_per_second']:,.0f} | {row['fast']['ratio']:.2f}x |"
+            f"| {name} | {' | '.join(shares)} | {bound:,.0f} ({bound_peak:.0%}) | "
+            f"{best_fast / bound:.0%} | {_mib(mem.get('stock'))} / {_mib(mem.get('fast'))} |"
         )
-    lines += ["", "Medians of round-robin repeats; (slowest-fastest) repeat in brackets."]
+    if report["sweep"]:
+        lines += [
+            "",
+            "Scaling (char LSTM; one size varied from time 256, batch 64, units 512):",
+            "",
+            "| varied | value | "
+            + " | ".join(f"stock ({n}) | fast ({n}) | fast / stock ({n})" for n in names)
+            + " |",
+            "| --- | ---: " + "| ---: " * (3 * len(names)) + "|",
+        ]
+        for row in report["sweep"]:
+            cells = [row["axis"], str(row["value"])]
+            for n in names:
+                cells += [
+                    f"{row['contenders'][f'stock@{n}']['tokens_per_second']:,.0f}",
+                    f"{row['contenders'][f'fast@{n}']['tokens_per_second']:,.0f}",
+                    f"{row['ratios'][f'fast@{n} / stock@{n}']['ratio']:.2f}x",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        (
+            "Medians of round-robin repeats (every contender of a case in turn, across the "
+            "worker processes); (slowest-fastest) repeat in brackets."
+        ),
+    ]
     if report.get("shared_cpu"):
         lines += ["", recording.SHARED_CPU_FOOTNOTE]
     return "\n".join(lines)
+
+
+THREAD_NAMES = {
+    "default": "TensorFlow's default pools",
+    "1x2": "one thread per op, two ops at a time (`intra_op_threads = 1`, `inter_op_threads = 2`)",
+}
 
 
 def _spread(result):
@@ -466,15 +661,18 @@ def plot(report, path):
     for ax, axis in zip(axes, axes_names, strict=True):
         rows = [r for r in report["sweep"] if r["axis"] == axis]
         values = [r["value"] for r in rows]
-        for contender in CONTENDERS:
+        for contender in contender_ids(report["threads"]):
             ax.plot(
-                values, [r[contender]["tokens_per_second"] for r in rows], "o-", label=contender
+                values,
+                [r["contenders"][contender]["tokens_per_second"] for r in rows],
+                "o-" if contender.startswith("fast") else "s--",
+                label=contender,
             )
         ax.set_xscale("log", base=2)
         ax.set_xlabel({"time": "sequence length", "batch": "batch size", "units": "units"}[axis])
         ax.set_ylabel("training tokens/s")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.suptitle(f"char LSTM training throughput, stock Keras vs textrnn fast layers\n"
                  f"{report['machine']['cpu']}", fontsize=9)  # fmt: skip
     fig.tight_layout()
@@ -491,18 +689,29 @@ def main(argv=None):
         f"(default: {RESULTS.relative_to(REPO)}; --quick writes nothing unless --out is given)",
     )
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per contender")
-    parser.add_argument("--steps", type=int, default=5, help="training steps per repeat")
+    parser.add_argument("--steps", type=int, default=3, help="training steps per repeat")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--sweep-repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="case names to run")
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        choices=list(THREADS),
+        default=list(THREADS),
+        help="thread settings to run the contenders under, one worker process each (default: all)",
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the scaling sweep")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument(
         "--memory-probe", nargs=2, metavar=("CASE", "CONTENDER"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--worker", choices=list(THREADS), help=argparse.SUPPRESS)
     recording.add_shared_cpu_argument(parser)
     args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.worker, args.quick)
+        return None
     if args.memory_probe:
         memory_probe(*args.memory_probe, args.quick)
         return None
@@ -511,11 +720,20 @@ def main(argv=None):
         if args.out == str(RESULTS):
             args.out = None  # a smoke run never replaces the measured figures
     peak_sizes = [64, 128] if args.quick else [1024, 2048, 4096]
+    workers = {name: Worker(name, args.quick) for name in args.threads}
+    try:
+        return run(args, workers, peak_sizes)
+    finally:
+        for worker in workers.values():
+            worker.close()
 
-    peak, peak_rates = matmul_peak(peak_sizes)
-    print(
-        f"matmul peak: {peak / 1e9:.1f} GFLOP/s ({ {n: round(r / 1e9, 1) for n, r in peak_rates.items()} })"
-    )
+
+def run(args, workers, peak_sizes):
+    peaks = {name: w.call("peak", sizes=peak_sizes) for name, w in workers.items()}
+    peak = max(p["peak"] for p in peaks.values())
+    for name, p in peaks.items():
+        rates = {n: round(r / 1e9, 1) for n, r in p["rates"].items()}
+        print(f"matmul peak ({name} threads): {p['peak'] / 1e9:.1f} GFLOP/s {rates}")
     report = {
         "machine": {
             "cpu": recording.machine(),
@@ -524,13 +742,16 @@ def main(argv=None):
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         },
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "threads": list(workers),
+        "thread_pools": {name: list(THREADS[name]) for name in workers},
         "matmul_peak_flops_per_second": peak,
         "matmul_peak_sizes": peak_sizes,
-        "matmul_rates": {str(n): r for n, r in peak_rates.items()},
+        "matmul_rates": {name: p["rates"] for name, p in peaks.items()},
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
-        "statistic": "median of round-robin repeats (stock, fast, stock, ...) after warm-up "
-        "steps; slowest_and_fastest: the tokens/s of the slowest and the fastest repeat",
+        "statistic": "median of round-robin repeats (every contender of a case in turn, "
+        "across the worker processes) after warm-up steps; slowest_and_fastest: the "
+        "tokens/s of the slowest and the fastest repeat",
         "flop_count": "3 x forward; forward per token: 2 g h (e + h) per recurrent layer "
         "and direction, 2 n m per dense layer (see the script's docstring)",
         "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
@@ -543,29 +764,29 @@ def main(argv=None):
     for name, case in cases(args.quick).items():
         if args.only and name not in args.only:
             continue
-        row = compare(case, args.repeats, args.steps, args.warmup)
+        row = compare(case, workers, args.repeats, args.steps, args.warmup)
+        bounds = {n: w.call("bound", case=name)["tokens_per_second"] for n, w in workers.items()}
         row.update(
             sizes=case["sizes"],
             tokens_per_step=case["tokens_per_step"],
             flops_per_step=case["flops_per_step"],
-            gemm_only_bound_tokens_per_second=gemm_bound(case),
+            gemm_only_bound_tokens_per_second=max(bounds.values()),
+            gemm_only_bounds=bounds,
         )
         if not args.no_memory:
             row["peak_rss_mib"] = {c: peak_memory_mib(name, c, args.quick) for c in CONTENDERS}
         report["cases"][name] = row
-        print(
-            f"{name}: stock {row['stock']['tokens_per_second']:,.0f} tok/s "
-            f"({row['stock']['flops_per_second'] / peak:.0%} of peak), fast "
-            f"{row['fast']['tokens_per_second']:,.0f} tok/s "
-            f"({row['fast']['flops_per_second'] / peak:.0%}), ratio {row['ratio']:.2f}x "
-            f"GEMM-only bound {row['gemm_only_bound_tokens_per_second']:,.0f} tok/s",
-            flush=True,
+        rates = ", ".join(
+            f"{c} {r['tokens_per_second']:,.0f}" for c, r in row["contenders"].items()
         )
+        ratios = ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in row["ratios"].items())
+        print(f"{name}: tok/s {rates}; {ratios}", flush=True)
     if not args.no_sweep:
         for axis, value, case in sweep_cases(args.quick):
-            row = compare(case, args.sweep_repeats, args.steps, args.warmup)
+            row = compare(case, workers, args.sweep_repeats, args.steps, args.warmup)
             report["sweep"].append({"axis": axis, "value": value, **row})
-            print(f"sweep {axis}={value}: ratio {row['ratio']:.2f}x", flush=True)
+            ratios = ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in row["ratios"].items())
+            print(f"sweep {axis}={value}: {ratios}", flush=True)
     text = table(report)
     print(text)
     if args.out:
