@@ -482,7 +482,11 @@ def worker_main(name, quick):
         try:
             if op == "peak":
                 peak, rates = matmul_peak(request["sizes"])
-                reply = {"peak": peak, "rates": rates}
+                pools = [
+                    tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads(),
+                ]
+                reply = {"peak": peak, "rates": rates, "pools": pools}
             elif op == "bound":
                 reply = {"tokens_per_second": gemm_bound(known[request["case"]])}
             elif op == "build":
@@ -744,6 +748,8 @@ def run(args, workers, peak_sizes):
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "threads": list(workers),
         "thread_pools": {name: list(THREADS[name]) for name in workers},
+        # What TensorFlow reports in each worker ([intra-op, inter-op], 0 = its default).
+        "thread_pools_applied": {name: p["pools"] for name, p in peaks.items()},
         "matmul_peak_flops_per_second": peak,
         "matmul_peak_sizes": peak_sizes,
         "matmul_rates": {name: p["rates"] for name, p in peaks.items()},

@@ -1,9 +1,11 @@
 """Every benchmark script still starts: its imports resolve and its `--help` prints usage.
 
 The benchmarks import textrnn at the top of the script, so `--help` exercises the same
-imports a real run needs (without writing any results file).
+imports a real run needs (without writing any results file). The fast-layer benchmark's
+worker processes (one per thread setting) also run once, at tiny sizes.
 """
 
+import json
 import subprocess
 import sys
 
@@ -41,3 +43,27 @@ def test_a_benchmark_prints_its_usage(script):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("usage: ")
+
+
+def test_fast_layers_times_every_contender_under_both_thread_settings(tmp_path):
+    out = tmp_path / "fast_layers.json"
+    script = str(REPO / "benchmarks" / "fast_layers.py")
+    args = ["--quick", "--only", "char-lstm-512", "--no-sweep", "--no-memory", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    # Each worker process runs with the pools it was meant to have.
+    assert report["thread_pools_applied"] == {"default": [0, 0], "1x2": [1, 2]}
+    row = report["cases"]["char-lstm-512"]
+    assert set(row["contenders"]) == {"stock@default", "fast@default", "stock@1x2", "fast@1x2"}
+    for contender in row["contenders"].values():
+        assert len(contender["seconds"]) == report["repeats"] and contender["tokens_per_second"] > 0
+    assert set(row["ratios"]) == {
+        "fast@default / stock@default",
+        "fast@1x2 / stock@1x2",
+        "stock@1x2 / stock@default",
+        "fast@1x2 / stock@default",
+    }
+    assert "| char-lstm-512 |" in out.with_suffix(".md").read_text()

@@ -9,15 +9,20 @@ The fast path (CPU, TensorFlow backend):
 1. the input projection of every step at once, one GEMM `[time * batch, in] @ kernel`
    (plus the input bias), before the loop; input dropout, which Keras applies with the
    same mask at every step, multiplies the inputs before that GEMM;
-2. a `tf.while_loop` holding only `h @ recurrent_kernel` and the gate arithmetic;
+2. a `tf.while_loop` holding only `h @ recurrent_kernel` and the gate arithmetic; the
+   LSTM and GRU compute their units in shards of about `SHARD_UNITS` (`unit_shards`),
+   one GEMM and the gate arithmetic per shard, independent within a step, so the
+   executor runs them side by side (and, with one thread per op, on a core each);
 3. a hand-written backward (`tf.custom_gradient` over the projection and the loop) that
    runs the recurrence backwards with one GEMM per step (`dz @ recurrent_kernel^T`, the
    LSTM's gate arithmetic in TensorFlow's fused `LSTMBlockCellGrad` kernel) and, every
    `BACKWARD_CHUNK_STEPS` steps, that chunk's share of the weight and input gradients as
    large GEMMs over `chunk * batch` rows, which the executor overlaps with the next
-   chunk's steps (`chunked_backward`). At inference (`training=False`) the forward loop runs alone, plain ops: nothing is kept
-   for a backward pass, and a SavedModel holds no custom gradient (TensorFlow's autodiff
-   still differentiates it, should anyone).
+   chunk's steps (`chunked_backward`), shard by shard as the forward.
+
+At inference (`training=False`) the forward loop runs alone, plain ops: nothing is kept
+for a backward pass, and a SavedModel holds no custom gradient (TensorFlow's autodiff
+still differentiates it, should anyone).
 
 Masks: a masked step keeps the state (`tf.where`, as Keras); outputs are what Keras's
 generic loop gives (the last valid output, zero before the first valid step, or zero at
