@@ -9,9 +9,11 @@ from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
     chunked_backward,
     gated_cell_blocker,
-    input_projection,
+    join_shards,
     keep_keras_class_name,
     shard_gates,
+    shard_projections,
+    split_shards,
     unit_shards,
     zeros_if_none,
 )
@@ -77,11 +79,8 @@ def _forward(x, kernel, bias, h0, u, b, mask, sizes, save=True):
     `[z, r]`, `(h @ U + b)` of the candidate, the candidate)."""
     steps = tf.shape(x)[0]
     widths = [3 * n for n in sizes]
-    xws = [
-        input_projection(x, k, b_in)
-        for k, b_in in zip(tf.split(kernel, widths, 1), tf.split(bias, widths), strict=True)
-    ]
-    us, bs = tf.split(u, widths, 1), tf.split(b, widths)
+    xws = shard_projections(x, kernel, bias, widths)
+    us, bs = split_shards(u, widths), split_shards(b, widths)
 
     def array(width):
         return tf.TensorArray(x.dtype, size=steps, element_shape=[h0.shape[0], width])
@@ -100,13 +99,13 @@ def _forward(x, kernel, bias, h0, u, b, mask, sizes, save=True):
             h_new = z * h_s + (1 - z) * hh
             h_news.append(h_new if m is None else tf.where(m, h_new, h_s))
             kept += [zr, rh, hh]
-        h_new = tf.concat(h_news, 1) if len(sizes) > 1 else h_news[0]
+        h_new = join_shards(h_news)
         if save:
             saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
         return (t + 1, h_new, hs.write(t, h_new), *h_news, *saved)
 
     arrays = tuple(array(w) for n in sizes for w in (2 * n, n, n)[: 3 if save else 0])
-    h0s = tf.split(h0, sizes, 1) if len(sizes) > 1 else [h0]
+    h0s = split_shards(h0, sizes)
     _, _, hs, *carry = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), h0, array(h0.shape[1]), *h0s, *arrays)
     )
@@ -117,12 +116,12 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`, weights in
     `shard_gates` layout."""
     shards = len(sizes)
-    us = tf.split(u, [3 * n for n in sizes], 1)
+    us = split_shards(u, [3 * n for n in sizes])
 
     def step(t, carry, prev):
         (dh,) = carry
-        dh_shards = tf.split(dh, sizes, 1) if shards > 1 else [dh]
-        h_prevs = tf.split(prev[t], sizes, 1) if shards > 1 else [prev[t]]
+        dh_shards = split_shards(dh, sizes)
+        h_prevs = split_shards(prev[t], sizes)
         d_inners, da_hs, parts, through = [], [], [], []
         for s, n in enumerate(sizes):
             gates_ta, inner_h_ta, cand_ta = saved[3 * s : 3 * s + 3]
@@ -137,8 +136,7 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
             da_hs.append(da_h)
             parts.append(tf.matmul(d_inner, us[s], transpose_b=True))
             through.append(dh_s * z)
-        through = tf.concat(through, 1) if shards > 1 else through[0]
-        return (tf.add_n([*parts, through]),), (*d_inners, *da_hs)
+        return (tf.add_n([*parts, join_shards(through)]),), (*d_inners, *da_hs)
 
     def split_grads(stacked):
         d_inners, da_hs = stacked[:shards], stacked[shards:]
@@ -146,9 +144,7 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
             tf.concat([d[:, :, : 2 * n], da_h], -1)
             for d, da_h, n in zip(d_inners, da_hs, sizes, strict=True)
         ]
-        if shards == 1:
-            return dxw[0], d_inners[0]
-        return tf.concat(dxw, -1), tf.concat(d_inners, -1)
+        return join_shards(dxw), join_shards(d_inners)
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
         step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs, split_grads,

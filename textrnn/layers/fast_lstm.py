@@ -9,9 +9,11 @@ from textrnn.layers.fast_recurrent import (
     FastRecurrentMixin,
     chunked_backward,
     gated_cell_blocker,
-    input_projection,
+    join_shards,
     keep_keras_class_name,
     shard_gates,
+    shard_projections,
+    split_shards,
     unit_shards,
     zeros_if_none,
 )
@@ -81,12 +83,8 @@ def _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=True):
     training step against six arrays per shard)."""
     steps = tf.shape(x)[0]
     widths = [4 * n for n in sizes]
-    # One projection per shard, so that each shard's step reads a contiguous block.
-    xws = [
-        input_projection(x, k, b)
-        for k, b in zip(tf.split(kernel, widths, 1), tf.split(bias, widths), strict=True)
-    ]
-    us = tf.split(u, widths, 1)
+    xws = shard_projections(x, kernel, bias, widths)
+    us = split_shards(u, widths)
 
     def body(t, h, hs, *carry):
         cs, saved = carry[: len(sizes)], carry[len(sizes) :]
@@ -103,7 +101,7 @@ def _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=True):
             c_news.append(c_new if m is None else tf.where(m, c_new, c))
             if save:
                 kept.append(tf.stack([c, i, ci, f, o, co]))
-        h_new = tf.concat(h_parts, 1) if len(h_parts) > 1 else h_parts[0]
+        h_new = join_shards(h_parts)
         if m is not None:
             h_new = tf.where(m, h_new, h)
         if save:
@@ -115,20 +113,18 @@ def _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=True):
         for n in (sizes if save else ())
     )
     hs = tf.TensorArray(x.dtype, size=steps, element_shape=h0.shape)
-    c0s = tf.split(c0, sizes, 1)
+    c0s = split_shards(c0, sizes)
     _, _, hs, *carry = tf.while_loop(
         lambda t, *_: t < steps, body, (tf.constant(0), h0, hs, *c0s, *arrays)
     )
-    c_last = carry[: len(sizes)]
-    c_last = tf.concat(c_last, 1) if len(sizes) > 1 else c_last[0]
-    return hs.stack(), c_last, carry[len(sizes) :]
+    return hs.stack(), join_shards(carry[: len(sizes)]), carry[len(sizes) :]
 
 
 def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
     """Gradients of `(hs, c_last)` with respect to `(x, kernel, bias, h0, c0, u)`, weights
     in `shard_gates` layout."""
     shards = len(sizes)
-    us = tf.split(u, [4 * n for n in sizes], 1)
+    us = split_shards(u, [4 * n for n in sizes])
     # TensorFlow's fused kernel of the gate arithmetic (float32 and half only, no XLA
     # kernel; it reads neither `x`, `w`, `b` nor `cs` but checks their shapes).
     fused = fused and u.dtype == tf.float32
@@ -163,10 +159,10 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
 
     def step(t, carry, prev):
         dh, *dcs = carry
-        dhs_ = tf.split(dh, sizes, 1) if shards > 1 else [dh]
+        dh_shards = split_shards(dh, sizes)
         dzs, dc_prevs = [], []
         for s, n in enumerate(sizes):
-            dz, dc_prev = shard_step(t, dhs_[s], dcs[s], n, saved[s])
+            dz, dc_prev = shard_step(t, dh_shards[s], dcs[s], n, saved[s])
             dzs.append(dz)
             dc_prevs.append(dc_prev)
         parts = [tf.matmul(dz, u_s, transpose_b=True) for dz, u_s in zip(dzs, us, strict=True)]
@@ -174,15 +170,14 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
         return (dh_prev, *dc_prevs), tuple(dzs)
 
     def split_grads(stacked):
-        return (tf.concat(stacked, -1) if shards > 1 else stacked[0]), None
+        return join_shards(stacked), None
 
-    dc_lasts = tf.split(dc_last, sizes, 1)
+    dc_lasts = split_shards(dc_last, sizes)
     (dh0, *dc0s), dx, dkernel, dbias, du = chunked_backward(
         step, (tf.zeros_like(h0), *dc_lasts), dhs, mask, x, kernel, h0, hs, split_grads,
         outputs=shards,
     )  # fmt: skip
-    dc0 = tf.concat(dc0s, 1) if shards > 1 else dc0s[0]
-    return dx, dkernel, dbias, dh0, dc0, du
+    return dx, dkernel, dbias, dh0, join_shards(dc0s), du
 
 
 @keras.saving.register_keras_serializable(package="textrnn")

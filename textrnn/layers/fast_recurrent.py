@@ -211,8 +211,46 @@ def shard_gates(weights, order, sizes):
     if len(sizes) == 1 and tuple(order) == tuple(range(len(order))):
         return weights
     gates = tf.split(weights, len(order), axis=-1)
-    blocks = [tf.split(gates[g], sizes, axis=-1) for g in order]
+    blocks = [split_shards(gates[g], sizes) for g in order]
     return tf.concat([block[s] for s in range(len(sizes)) for block in blocks], -1)
+
+
+def split_shards(tensor, sizes):
+    """`tensor [..., sum(sizes)]` as one tensor per shard along the last axis (itself, with
+    no op, for a single shard: this runs at every step).
+
+    Example:
+        >>> [t.shape[-1] for t in split_shards(tf.zeros([2, 5]), [3, 2])]
+        [3, 2]
+    """
+    return tf.split(tensor, sizes, -1) if len(sizes) > 1 else [tensor]
+
+
+def join_shards(parts):
+    """The shards' tensors joined along the last axis (the one tensor, with no op, for a
+    single shard); the inverse of `split_shards`.
+
+    Example:
+        >>> join_shards([tf.zeros([2, 3]), tf.zeros([2, 2])]).shape
+        TensorShape([2, 5])
+    """
+    return tf.concat(parts, -1) if len(parts) > 1 else parts[0]
+
+
+def shard_projections(x, kernel, bias, widths):
+    """The input projection of every shard (`input_projection` of each block of `widths`
+    columns of `kernel` and `bias`, weights in `shard_gates` layout), so that each shard's
+    step reads a contiguous `[batch, width]` block.
+
+    Example:
+        >>> [p.shape for p in shard_projections(tf.ones([5, 2, 3]), tf.ones([3, 6]),
+        ...                                     tf.zeros([6]), [4, 2])]
+        [TensorShape([5, 2, 4]), TensorShape([5, 2, 2])]
+    """
+    return [
+        input_projection(x, k, b)
+        for k, b in zip(split_shards(kernel, widths), split_shards(bias, widths), strict=True)
+    ]
 
 
 # Steps per chunk of the backward pass (see `chunked_backward`); measured on the 2-core

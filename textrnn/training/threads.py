@@ -44,10 +44,7 @@ def apply_thread_settings(train) -> bool:
         runs instead, when TensorFlow had already started with other pools (training
         goes on with them: only its speed differs).
     """
-    wanted = {
-        "intra_op": getattr(train, "intra_op_threads", 0),
-        "inter_op": getattr(train, "inter_op_threads", 0),
-    }
+    wanted = {"intra_op": train.intra_op_threads, "inter_op": train.inter_op_threads}
     current = current_thread_settings()
     if all(n == 0 or current[pool] == n for pool, n in wanted.items()):
         return True
