@@ -75,80 +75,77 @@ def gru_recurrence(
 
 def _forward(x, kernel, bias, h0, u, b, mask, sizes, save=True):
     """The input projection and forward loop, weights in `shard_gates` layout. Returns
-    `hs` and the per-step tensors the backward reads (three `TensorArray`s per shard:
-    `[z, r]`, `(h @ U + b)` of the candidate, the candidate)."""
+    `hs` and the per-step tensors the backward reads: one `TensorArray` per shard, each
+    step's `z, r`, `(h @ U + b)` of the candidate and the candidate side by side
+    (`[batch, 4 * n]`). Every loop variable costs the executor a few operations per step,
+    so the loop carries only `h` and these arrays (the shards of `h` are split from it)."""
     steps = tf.shape(x)[0]
-    widths = [3 * n for n in sizes]
+    # Each shard's projection as two blocks, `z, r` and the candidate, so that a step
+    # reads both without a copy (`xw[t]` slices the first axis: TensorFlow aliases it).
+    widths = [w for n in sizes for w in (2 * n, n)]
     xws = shard_projections(x, kernel, bias, widths)
-    us, bs = split_shards(u, widths), split_shards(b, widths)
+    us, bs = split_shards(u, [3 * n for n in sizes]), split_shards(b, [3 * n for n in sizes])
+
+    def body(t, h, hs, *saved):
+        m = None if mask is None else mask[t]
+        h_news, kept = [], []
+        for s, (u_s, b_s, h_s, n) in enumerate(zip(us, bs, split_shards(h, sizes), sizes)):
+            x_zr, x_h = xws[2 * s][t], xws[2 * s + 1][t]
+            inner_zr, rh = tf.split(tf.matmul(h, u_s) + b_s, [2 * n, n], 1)
+            zr = tf.sigmoid(x_zr + inner_zr)
+            z, r = tf.split(zr, 2, 1)
+            hh = tf.tanh(x_h + r * rh)
+            h_new = hh + z * (h_s - hh)
+            h_news.append(h_new if m is None else tf.where(m, h_new, h_s))
+            if save:
+                kept.append(tf.concat([zr, rh, hh], 1))
+        h_new = join_shards(h_news)
+        saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
+        return (t + 1, h_new, hs.write(t, h_new), *saved)
 
     def array(width):
         return tf.TensorArray(x.dtype, size=steps, element_shape=[h0.shape[0], width])
 
-    def body(t, h, hs, *carry):
-        h_shards, saved = carry[: len(sizes)], carry[len(sizes) :]
-        m = None if mask is None else mask[t]
-        h_news, kept = [], []
-        for xw, u_s, b_s, h_s, n in zip(xws, us, bs, h_shards, sizes, strict=True):
-            x_t = xw[t]
-            inner = tf.matmul(h, u_s) + b_s
-            zr = tf.sigmoid(x_t[:, : 2 * n] + inner[:, : 2 * n])
-            z = zr[:, :n]
-            rh = inner[:, 2 * n :]
-            hh = tf.tanh(x_t[:, 2 * n :] + zr[:, n:] * rh)
-            h_new = z * h_s + (1 - z) * hh
-            h_news.append(h_new if m is None else tf.where(m, h_new, h_s))
-            kept += [zr, rh, hh]
-        h_new = join_shards(h_news)
-        if save:
-            saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
-        return (t + 1, h_new, hs.write(t, h_new), *h_news, *saved)
-
-    arrays = tuple(array(w) for n in sizes for w in (2 * n, n, n)[: 3 if save else 0])
-    h0s = split_shards(h0, sizes)
-    _, _, hs, *carry = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), h0, array(h0.shape[1]), *h0s, *arrays)
+    arrays = tuple(array(4 * n) for n in (sizes if save else ()))
+    _, _, hs, *saved = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), h0, array(h0.shape[1]), *arrays)
     )
-    return hs.stack(), carry[len(sizes) :]
+    return hs.stack(), saved
 
 
 def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`, weights in
     `shard_gates` layout."""
-    shards = len(sizes)
     us = split_shards(u, [3 * n for n in sizes])
 
     def step(t, carry, prev):
         (dh,) = carry
-        dh_shards = split_shards(dh, sizes)
-        h_prevs = split_shards(prev[t], sizes)
-        d_inners, da_hs, parts, through = [], [], [], []
-        for s, n in enumerate(sizes):
-            gates_ta, inner_h_ta, cand_ta = saved[3 * s : 3 * s + 3]
-            zr, rh, hh = gates_ta.read(t), inner_h_ta.read(t), cand_ta.read(t)
-            z, r = zr[:, :n], zr[:, n:]
-            dh_s = dh_shards[s]
+        outs, parts, through = [], [], []
+        per_shard = zip(split_shards(dh, sizes), split_shards(prev[t], sizes), saved, us)
+        for dh_s, h_prev, array, u_s in per_shard:
+            z, r, rh, hh = tf.split(array.read(t), 4, 1)
             da_h = dh_s * (1 - z) * (1.0 - hh * hh)
-            da_z = dh_s * (h_prevs[s] - hh) * z * (1.0 - z)
+            da_z = dh_s * (h_prev - hh) * z * (1.0 - z)
             da_r = da_h * rh * r * (1.0 - r)
             d_inner = tf.concat([da_z, da_r, da_h * r], 1)
-            d_inners.append(d_inner)
-            da_hs.append(da_h)
-            parts.append(tf.matmul(d_inner, us[s], transpose_b=True))
+            # One output per shard: the recurrent pre-activation's gradient, then the
+            # candidate's input-side one (`da_h`, without the reset gate).
+            outs.append(tf.concat([d_inner, da_h], 1))
+            parts.append(tf.matmul(d_inner, u_s, transpose_b=True))
             through.append(dh_s * z)
-        return (tf.add_n([*parts, join_shards(through)]),), (*d_inners, *da_hs)
+        return (tf.add_n([*parts, join_shards(through)]),), tuple(outs)
 
     def split_grads(stacked):
-        d_inners, da_hs = stacked[:shards], stacked[shards:]
-        dxw = [
-            tf.concat([d[:, :, : 2 * n], da_h], -1)
-            for d, da_h, n in zip(d_inners, da_hs, sizes, strict=True)
-        ]
+        dxw, d_inners = [], []
+        for d, n in zip(stacked, sizes, strict=True):
+            da_zr, d_inner_h, da_h = tf.split(d, [2 * n, n, n], -1)
+            dxw.append(tf.concat([da_zr, da_h], -1))
+            d_inners.append(tf.concat([da_zr, d_inner_h], -1))
         return join_shards(dxw), join_shards(d_inners)
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
         step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs, split_grads,
-        outputs=2 * shards, recurrent_bias=True,
+        outputs=len(sizes), recurrent_bias=True,
     )  # fmt: skip
     return dx, dkernel, dbias, dh0, du, db
 

@@ -86,44 +86,40 @@ def _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=True):
     xws = shard_projections(x, kernel, bias, widths)
     us = split_shards(u, widths)
 
-    def body(t, h, hs, *carry):
-        cs, saved = carry[: len(sizes)], carry[len(sizes) :]
+    def body(t, h, c, hs, *saved):
         m = None if mask is None else mask[t]
         h_parts, c_news, kept = [], [], []
-        for xw, u_s, c in zip(xws, us, cs, strict=True):
+        for xw, u_s, c_s in zip(xws, us, split_shards(c, sizes), strict=True):
             # xw[t] slices the first axis: TensorFlow aliases the buffer, no copy.
             z_i, z_c, z_f, z_o = tf.split(xw[t] + tf.matmul(h, u_s), 4, axis=1)
             i, f, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.sigmoid(z_o)
             ci = tf.tanh(z_c)
-            c_new = f * c + i * ci
+            c_new = f * c_s + i * ci
             co = tf.tanh(c_new)
             h_parts.append(o * co)
-            c_news.append(c_new if m is None else tf.where(m, c_new, c))
+            c_news.append(c_new)
             if save:
-                kept.append(tf.stack([c, i, ci, f, o, co]))
-        h_new = join_shards(h_parts)
+                kept.append(tf.stack([c_s, i, ci, f, o, co]))
+        h_new, c_new = join_shards(h_parts), join_shards(c_news)
         if m is not None:
-            h_new = tf.where(m, h_new, h)
-        if save:
-            saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
-        return (t + 1, h_new, hs.write(t, h_new), *c_news, *saved)
+            h_new, c_new = tf.where(m, h_new, h), tf.where(m, c_new, c)
+        saved = tuple(a.write(t, v) for a, v in zip(saved, kept, strict=True))
+        return (t + 1, h_new, c_new, hs.write(t, h_new), *saved)
 
     arrays = tuple(
         tf.TensorArray(x.dtype, size=steps, element_shape=[6, h0.shape[0], n])
         for n in (sizes if save else ())
     )
     hs = tf.TensorArray(x.dtype, size=steps, element_shape=h0.shape)
-    c0s = split_shards(c0, sizes)
-    _, _, hs, *carry = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), h0, hs, *c0s, *arrays)
+    _, _, c_last, hs, *saved = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, hs, *arrays)
     )
-    return hs.stack(), join_shards(carry[: len(sizes)]), carry[len(sizes) :]
+    return hs.stack(), c_last, saved
 
 
 def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
     """Gradients of `(hs, c_last)` with respect to `(x, kernel, bias, h0, c0, u)`, weights
     in `shard_gates` layout."""
-    shards = len(sizes)
     us = split_shards(u, [4 * n for n in sizes])
     # TensorFlow's fused kernel of the gate arithmetic (float32 and half only, no XLA
     # kernel; it reads neither `x`, `w`, `b` nor `cs` but checks their shapes).
@@ -158,26 +154,25 @@ def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
         return dz, dc * f
 
     def step(t, carry, prev):
-        dh, *dcs = carry
-        dh_shards = split_shards(dh, sizes)
+        dh, dc = carry
         dzs, dc_prevs = [], []
-        for s, n in enumerate(sizes):
-            dz, dc_prev = shard_step(t, dh_shards[s], dcs[s], n, saved[s])
+        per_shard = zip(split_shards(dh, sizes), split_shards(dc, sizes), sizes, saved, strict=True)
+        for dh_s, dc_s, n, array in per_shard:
+            dz, dc_prev = shard_step(t, dh_s, dc_s, n, array)
             dzs.append(dz)
             dc_prevs.append(dc_prev)
         parts = [tf.matmul(dz, u_s, transpose_b=True) for dz, u_s in zip(dzs, us, strict=True)]
-        dh_prev = tf.add_n(parts) if shards > 1 else parts[0]
-        return (dh_prev, *dc_prevs), tuple(dzs)
+        dh_prev = tf.add_n(parts) if len(parts) > 1 else parts[0]
+        return (dh_prev, join_shards(dc_prevs)), tuple(dzs)
 
     def split_grads(stacked):
         return join_shards(stacked), None
 
-    dc_lasts = split_shards(dc_last, sizes)
-    (dh0, *dc0s), dx, dkernel, dbias, du = chunked_backward(
-        step, (tf.zeros_like(h0), *dc_lasts), dhs, mask, x, kernel, h0, hs, split_grads,
-        outputs=shards,
+    (dh0, dc0), dx, dkernel, dbias, du = chunked_backward(
+        step, (tf.zeros_like(h0), dc_last), dhs, mask, x, kernel, h0, hs, split_grads,
+        outputs=len(sizes),
     )  # fmt: skip
-    return dx, dkernel, dbias, dh0, join_shards(dc0s), du
+    return dx, dkernel, dbias, dh0, dc0, du
 
 
 @keras.saving.register_keras_serializable(package="textrnn")
