@@ -118,7 +118,7 @@ def _run(commands):
     return [(p.returncode, ends[i]) for i, p in enumerate(procs)], texts
 
 
-def _two_workers(base, name, run_dirs, *, resume=False, kill_worker_1=False):
+def _two_workers(base, name, run_dirs, *, resume=False, kill_worker_1=False, tmp=None):
     ports = _free_ports(2)
     commands = []
     for i in range(2):
@@ -131,7 +131,8 @@ def _two_workers(base, name, run_dirs, *, resume=False, kill_worker_1=False):
             extra["TEXTRNN_FAULT_KILL_AT_STEP"] = str(KILL_AT_STEP)
         argv = [sys.executable, "-m", "textrnn.cli"]
         argv += _train_args(run_dirs[i], resume=resume, strategy=None if resume else "multi_worker")
-        commands.append((argv, _env(base / f"{name}-tmp{i}", **extra), base / f"{name}-{i}.log"))
+        tmp_dir = base / f"{tmp or name}-tmp{i}"
+        commands.append((argv, _env(tmp_dir, **extra), base / f"{name}-{i}.log"))
     return _run(commands)
 
 
@@ -156,7 +157,9 @@ def jobs(tmp_path_factory):
         out["two"], out["single"], out["mirrored"] = two.result(), one.result(), mirrored.result()
     out["kill"] = _two_workers(base, "kill", [base / "kill"] * 2, kill_worker_1=True)
     out["step_after_kill"] = _newest(base / "kill").state["position"]["step"]
-    out["resume"] = _two_workers(base, "resume", [base / "kill"] * 2, resume=True)
+    out["scratch_after_kill"] = [p.name for p in (base / "kill-tmp1").iterdir()]
+    # The resumed job's workers share the killed job's temporary folders.
+    out["resume"] = _two_workers(base, "resume", [base / "kill"] * 2, resume=True, tmp="kill")
     return out
 
 
@@ -225,6 +228,13 @@ def test_lost_worker_stops_the_survivor_and_the_job_resumes(jobs):
     assert f"ckpt-{KILL_AT_STEP - 1:09d}.json" in jobs["resume"][1][0]  # "Resuming from ..."
     resumed, uninterrupted = _newest(run), _newest(base / "two")
     assert resumed.state["position"]["step"] == 8
+
+    # The killed worker could not delete its scratch copy; the resumed one did.
+    def scratch(names):
+        return [n for n in names if n.startswith(launch.SCRATCH_PREFIX)]
+
+    assert len(scratch(jobs["scratch_after_kill"])) == 1, jobs["scratch_after_kill"]
+    assert scratch(p.name for p in (base / "kill-tmp1").iterdir()) == []
     assert _max_difference(resumed, uninterrupted) <= TOLERANCE
     np.testing.assert_allclose(_history(run), _history(base / "two"), rtol=TOLERANCE, atol=0)
 
@@ -294,3 +304,19 @@ def test_strategy_settings_are_checked_when_the_recipe_is_read():
     cfg = load_config(None, ["train.strategy=mirrored", "data.windows=stream"])
     with pytest.raises(ConfigError, match="stream"):
         launch.train_task(None, cfg, "unused")
+
+
+def test_stale_worker_scratch_is_removed_and_live_or_foreign_names_are_kept(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"{launch.SCRATCH_PREFIX}{ended.pid}-abc123"
+    live = tmp_path / f"{launch.SCRATCH_PREFIX}{os.getpid()}-def456"
+    no_pid = tmp_path / f"{launch.SCRATCH_PREFIX}k2j4_x9q"  # an older version's name
+    for folder in (stale, live, no_pid):
+        (folder / "run" / "backup").mkdir(parents=True)
+        (folder / "run" / "backup" / "weights.h5").write_bytes(b"x" * 100)
+    a_file = tmp_path / f"{launch.SCRATCH_PREFIX}{ended.pid}-file"
+    a_file.write_text("not a directory")
+    assert launch.remove_stale_scratch(tmp_path) == [stale]
+    assert not stale.exists()
+    assert live.is_dir() and no_pid.is_dir() and a_file.is_file()

@@ -9,7 +9,9 @@ right dtypes; then it calls the task's `train`.
 On a multi-worker job only the chief writes the run directory (checkpoints, model.keras,
 history.csv, gradient_norms.csv, TensorBoard logs, progress.json, results.json). The
 other workers run exactly the same code, which keeps their collectives in step with the
-chief's, but on a temporary directory that they delete when they finish (or fail); to
+chief's, but on a temporary directory that they delete when they finish (or fail; one
+killed outright cannot, so each non-chief worker first deletes the directories of workers
+whose process is gone, `remove_stale_scratch`); to
 `--resume`, a non-chief worker first copies the run directory's recipe, vocabulary,
 records and checkpoints into it, so the run directory must be readable from every worker
 at start (a shared filesystem, or a copy of it on each machine).
@@ -22,6 +24,7 @@ precision needs the same setting-up: `with training_scope(cfg.train): train_char
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -33,6 +36,51 @@ from textrnn.training.runs import MODEL_FILE
 
 # What a resuming non-chief worker copies from the run directory (not logs, not models).
 _SKIPPED_ON_COPY = ("logs", MODEL_FILE)
+
+# A non-chief worker's scratch directory in the system's temporary folder:
+# `textrnn-worker-<pid>-<random>`, the pid telling a later worker whether its owner runs.
+SCRATCH_PREFIX = "textrnn-worker-"
+
+
+def remove_stale_scratch(folder=None) -> list[Path]:
+    """Deletes the scratch directories of non-chief workers whose process has ended.
+
+    A worker deletes its own directory when it finishes or fails, but not when it is
+    killed outright (SIGKILL, the out-of-memory killer); without this a job that is killed
+    and resumed again and again would fill the temporary folder. A directory whose pid
+    runs (or belongs to another user's process) is kept; so are names without a pid. Only
+    on POSIX systems (elsewhere nothing is deleted).
+
+    Args:
+        folder: where to look (default: the system's temporary folder).
+
+    Returns:
+        The directories deleted.
+
+    Example:
+        >>> remove_stale_scratch(tempfile.mkdtemp())  # nothing there
+        []
+    """
+    if os.name != "posix":
+        return []
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*-*"):
+        pid = path.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or _process_runs(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or no pid at all: keep it
+    return True
 
 
 @contextlib.contextmanager
@@ -106,7 +154,8 @@ def train_task(task, cfg, run_dir, *, resume: bool = False, verbose: int = 1) ->
     with training_scope(cfg.train) as strategy:
         if distribute.is_chief(strategy):
             return task.train(cfg, run_dir, resume=resume, verbose=verbose)
-        with tempfile.TemporaryDirectory(prefix="textrnn-worker-") as scratch:
+        remove_stale_scratch()
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
             worker_dir = Path(scratch) / "run"
             if resume:
                 _copy_run_for_resume(run_dir, worker_dir)
