@@ -89,7 +89,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recording
 
 from textrnn.charlm.model import CharLM
-from textrnn.layers.fast_recurrent import unit_shards
+from textrnn.layers.fast_recurrent import SHARD_UNITS, unit_shards
 from textrnn.sentiment.model import SentimentClassifier
 from textrnn.training import config as config_lib
 from textrnn.translation.model import Seq2Seq
@@ -403,7 +403,9 @@ def gemm_bound(case):
     per_loop = loop_flops / len(case["loops"])
     big_rates = []
     for batch, units, width, steps in case["loops"]:
-        shard_counts = sorted({1, len(unit_shards(units))})
+        cell = {4 * units: "lstm", 3 * units: "gru"}.get(width)
+        shards = len(unit_shards(units, SHARD_UNITS[cell])) if cell else 1
+        shard_counts = sorted({1, shards})
         rate = max(loop_gemm_rate(batch, units, width, steps, shards=n) for n in shard_counts)
         seconds += per_loop / rate
         big_rates.append(best_gemm_rate(units, batch * steps, width, transpose_a=True))

@@ -152,9 +152,9 @@ def test_backward_in_chunks_equals_keras(cell, chunk, fast_calls, monkeypatch):
 # 4 shards of 1 unit; 2 shards of 3 and 2 units.
 @pytest.mark.parametrize(("shard_units", "units"), [(1, 4), (2, 5)])
 def test_unit_shards_equal_keras(cell, mode, shard_units, units, fast_calls, monkeypatch):
-    monkeypatch.setattr(fast_recurrent, "SHARD_UNITS", shard_units)
+    monkeypatch.setitem(fast_recurrent.SHARD_UNITS, cell, shard_units)
     monkeypatch.setattr(sys.modules[__name__], "UNITS", units)
-    assert len(fast_recurrent.unit_shards(units)) == (4 if units == 4 else 2)
+    assert len(fast_recurrent.unit_shards(units, shard_units)) == (4 if units == 4 else 2)
     x, state = inputs(cell, copies=2)
     stock, fast = twins(cell, True, "bidirectional")
     if mode == "plain_ops":

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from textrnn.layers.fast_recurrent import (
+    SHARD_UNITS,
     FastRecurrentMixin,
     chunked_backward,
     gated_cell_blocker,
@@ -51,7 +52,7 @@ def gru_recurrence(
         ...                tf.zeros([2, 2]), tf.zeros([2, 6]), tf.zeros([6])).shape
         TensorShape([5, 2, 2])
     """
-    sizes = unit_shards(recurrent_kernel.shape[0])
+    sizes = unit_shards(recurrent_kernel.shape[0], SHARD_UNITS["gru"])
     kernel, bias, u, b = (
         shard_gates(w, ZRH, sizes) for w in (kernel, bias, recurrent_kernel, recurrent_bias)
     )

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from textrnn.layers.fast_recurrent import (
+    SHARD_UNITS,
     FastRecurrentMixin,
     chunked_backward,
     gated_cell_blocker,
@@ -54,7 +55,7 @@ def lstm_recurrence(
         >>> hs.shape, c.shape
         (TensorShape([5, 2, 2]), TensorShape([2, 2]))
     """
-    sizes = unit_shards(recurrent_kernel.shape[0])
+    sizes = unit_shards(recurrent_kernel.shape[0], SHARD_UNITS["lstm"])
     kernel, bias, u = (shard_gates(w, ICFO, sizes) for w in (kernel, bias, recurrent_kernel))
     if not differentiable:
         return _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=False)[:2]

@@ -10,7 +10,7 @@ The fast path (CPU, TensorFlow backend):
    (plus the input bias), before the loop; input dropout, which Keras applies with the
    same mask at every step, multiplies the inputs before that GEMM;
 2. a `tf.while_loop` holding only `h @ recurrent_kernel` and the gate arithmetic; the
-   LSTM and GRU compute their units in shards of about `SHARD_UNITS` (`unit_shards`),
+   LSTM and GRU compute their units in shards (`SHARD_UNITS`, `unit_shards`),
    one GEMM and the gate arithmetic per shard, independent within a step, so the
    executor runs them side by side (and, with one thread per op, on a core each);
 3. a hand-written backward (`tf.custom_gradient` over the projection and the loop) that
@@ -154,34 +154,38 @@ def input_projection(x, kernel, bias):
     return tf.reshape(projected, tf.concat([shape[:2], tf.shape(kernel)[1:]], 0))
 
 
-# Units per shard of the recurrence (see `unit_shards`). Measured on the 2-core machine
-# (one step, batch 64): the LSTM 512's forward step 0.83 ms as one GEMM, 0.52 ms as 4
-# shards of 128 units, 0.57 ms as 8; the GRU 1024's 2.32 ms as one, 1.68 ms as 8 of 128.
-SHARD_UNITS = 128
+# About how many units per shard of the recurrence, by cell (see `unit_shards`), read at
+# each call. Measured on the 2-core machine (one step, batch 64): the LSTM 512's forward
+# step 0.83 ms as one GEMM, 0.52 ms as 4 shards of 128 units, 0.57 ms as 8; its training
+# step 2.52 / 2.14 / 2.53 / 2.34 ms (one shard / 128 / 64 / 256 units). The GRU 1024's
+# training step, 8 shards of 128 against 4 of 256: 7.15 / 7.00 ms (TensorFlow's default
+# threads), 6.32 / 6.07 ms (one thread per op, two ops at a time), and in a third,
+# interleaved run 1.03x / 1.05x faster with 256 (its GEMM per shard is 3/4 of an LSTM's).
+SHARD_UNITS = {"lstm": 128, "gru": 256}
 
 
-def unit_shards(units, shard_units=None):
+def unit_shards(units, shard_units):
     """The sizes of the shards of units a recurrence of `units` runs as.
 
     Each step computes every shard's gates from the whole previous state (one GEMM
     `h @ U[:, shard's columns]` per shard) and only that shard's units of the new state.
     The shards are independent within a step, so TensorFlow's executor runs them side by
-    side: on 2 CPU cores, GEMMs of about 128 units with their gate arithmetic keep both
-    cores busier than one large GEMM followed by the gate arithmetic.
+    side: on 2 CPU cores, GEMMs of a few hundred columns with their gate arithmetic keep
+    both cores busier than one large GEMM followed by the gate arithmetic.
 
     Args:
         units: the layer's units.
-        shard_units: about how many units per shard (default `SHARD_UNITS`, read at each
-            call).
+        shard_units: about how many units per shard (the layers pass
+            `SHARD_UNITS[cell]`).
 
     Returns:
         A list of shard sizes summing to `units` (one shard when `units` is small).
 
     Example:
-        >>> unit_shards(512), unit_shards(100), unit_shards(300)
+        >>> unit_shards(512, 128), unit_shards(100, 128), unit_shards(300, 128)
         ([128, 128, 128, 128], [100], [150, 150])
     """
-    count = max(1, units // (shard_units or SHARD_UNITS))
+    count = max(1, units // shard_units)
     base, extra = divmod(units, count)
     return [base + 1] * extra + [base] * (count - extra)
 
