@@ -139,9 +139,8 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
     def split_grads(stacked):
         dxw, d_inners = [], []
         for d, n in zip(stacked, sizes, strict=True):
-            da_zr, d_inner_h, da_h = tf.split(d, [2 * n, n, n], -1)
-            dxw.append(tf.concat([da_zr, da_h], -1))
-            d_inners.append(tf.concat([da_zr, d_inner_h], -1))
+            dxw.append(tf.concat([d[..., : 2 * n], d[..., 3 * n :]], -1))
+            d_inners.append(d[..., : 3 * n])
         return join_shards(dxw), join_shards(d_inners)
 
     (dh0,), dx, dkernel, dbias, du, db = chunked_backward(
