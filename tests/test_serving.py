@@ -8,6 +8,7 @@ One server per module (loading three exports costs seconds), stopped in its fina
 
 import http.client as http_client
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -352,5 +353,7 @@ def test_sigterm_lets_the_request_in_flight_finish(served):
     assert answers[1] > signalled  # it was in flight when the signal came
     assert returncode == 0
     shutdown = log.index("shutting down")
-    assert shutdown < log.index('"POST /v1/models/charlm%3Apredict', shutdown)
+    # uvicorn's access line quotes the path in some releases (`charlm%3Apredict`), not in
+    # others (0.55 writes `charlm:predict`): either is the request, logged after the signal.
+    assert re.search(r'"POST /v1/models/charlm(:|%3A)predict', log[shutdown:]), log[-2000:]
     assert log.rstrip().endswith("stopped")
