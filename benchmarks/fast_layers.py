@@ -6,7 +6,10 @@ and times `train_on_batch` (Adam, sparse cross-entropy on logits, random ids). B
 under each of two thread settings of TensorFlow (its pools are fixed for a process at its
 first op, so one worker process per setting): `default`, TensorFlow's own (each op split
 over every core), and `1x2`, one thread per op and two ops at a time (what a recipe's
-`[train] intra_op_threads = 1`, `inter_op_threads = 2` set). Timing is in turns: one timed
+`[train] intra_op_threads = 1`, `inter_op_threads = 2` set); `--threads default onednn`
+adds a worker with TensorFlow's oneDNN kernels switched on (`TF_ENABLE_ONEDNN_OPTS=1`,
+which TensorFlow leaves off on CPUs without AVX-512 VNNI/BF16, AVX-VNNI or AMX; see
+`ENVIRONMENTS`), and `onednn-1x2` both. Timing is in turns: one timed
 repeat of each of the four contenders, across the workers, `--repeats` times (round
 robin), after warm-up steps, so a slow spell of the machine hits all alike. Figures:
 training tokens/s (token positions through the recurrent layers per second, padding
@@ -101,7 +104,18 @@ CONTENDERS = ("stock", "fast")
 # TensorFlow's (intra-op, inter-op) pool sizes per worker process, 0 = its default:
 # "default" as TensorFlow comes; "1x2" one thread per op, two ops at a time (what
 # `[train] intra_op_threads = 1`, `inter_op_threads = 2` set; textrnn.training.threads).
-THREADS = {"default": (0, 0), "1x2": (1, 2)}
+THREADS = {"default": (0, 0), "1x2": (1, 2), "onednn": (0, 0), "onednn-1x2": (1, 2)}
+# Environment variables a setting's worker starts with. On Linux, TensorFlow turns its
+# oneDNN kernels on by default only on CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX
+# (`DefaultOneDnnPolicy` in tensorflow/core/util/port.cc); elsewhere (an AVX2 AMD EPYC, say)
+# its matmuls run on Eigen unless `TF_ENABLE_ONEDNN_OPTS=1` is set before TensorFlow is
+# imported. Where oneDNN is on by default, "onednn" measures the same as "default".
+ENVIRONMENTS = {
+    "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    "onednn-1x2": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+}
+# The settings a run measures unless `--threads` names others.
+DEFAULT_THREADS = ["default", "1x2"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -432,7 +446,12 @@ class Worker:
         # The worker's stderr (TensorFlow's logs), read back when it fails; closed by close().
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env={**os.environ, **ENVIRONMENTS.get(name, {})},
         )
         self.replies = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -469,6 +488,13 @@ class Worker:
         self.log.close()
 
 
+def onednn_on():
+    """Whether this process's TensorFlow runs its oneDNN kernels (see `ENVIRONMENTS`)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def worker_main(name, quick):
     """The worker's side: thread pools first, then one request at a time from stdin."""
     intra, inter = THREADS[name]
@@ -488,7 +514,7 @@ def worker_main(name, quick):
                     tf.config.threading.get_intra_op_parallelism_threads(),
                     tf.config.threading.get_inter_op_parallelism_threads(),
                 ]
-                reply = {"peak": peak, "rates": rates, "pools": pools}
+                reply = {"peak": peak, "rates": rates, "pools": pools, "onednn": onednn_on()}
             elif op == "bound":
                 reply = {"tokens_per_second": gemm_bound(known[request["case"]])}
             elif op == "build":
@@ -562,7 +588,11 @@ def table(report):
         (
             f"Machine: {report['machine']['cpu']}; matmul peak {peak / 1e9:.0f} GFLOP/s "
             f"(best of square fp32 matmuls {report['matmul_peak_sizes']}, one or two side "
-            "by side, under either thread setting)."
+            "by side, under either thread setting); TensorFlow's oneDNN kernels: "
+            + ", ".join(
+                f"{'on' if on else 'off'} ({n})" for n, on in report.get("onednn", {}).items()
+            )
+            + "."
         ),
         "",
         "Training tokens/s, median (slowest-fastest repeat); thread settings: "
@@ -642,6 +672,8 @@ def table(report):
 THREAD_NAMES = {
     "default": "TensorFlow's default pools",
     "1x2": "one thread per op, two ops at a time (`intra_op_threads = 1`, `inter_op_threads = 2`)",
+    "onednn": "TensorFlow's default pools with `TF_ENABLE_ONEDNN_OPTS=1`",
+    "onednn-1x2": "`1x2` with `TF_ENABLE_ONEDNN_OPTS=1`",
 }
 
 
@@ -703,8 +735,10 @@ def main(argv=None):
         "--threads",
         nargs="+",
         choices=list(THREADS),
-        default=list(THREADS),
-        help="thread settings to run the contenders under, one worker process each (default: all)",
+        default=DEFAULT_THREADS,
+        help="thread settings to run the contenders under, one worker process each (default: "
+        f"{' '.join(DEFAULT_THREADS)}; 'onednn' and 'onednn-1x2' are the same pools with "
+        "TF_ENABLE_ONEDNN_OPTS=1)",
     )
     parser.add_argument("--no-sweep", action="store_true", help="skip the scaling sweep")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
@@ -752,6 +786,8 @@ def run(args, workers, peak_sizes):
         "thread_pools": {name: list(THREADS[name]) for name in workers},
         # What TensorFlow reports in each worker ([intra-op, inter-op], 0 = its default).
         "thread_pools_applied": {name: p["pools"] for name, p in peaks.items()},
+        # Whether TensorFlow ran its oneDNN kernels in each worker.
+        "onednn": {name: p["onednn"] for name, p in peaks.items()},
         "matmul_peak_flops_per_second": peak,
         "matmul_peak_sizes": peak_sizes,
         "matmul_rates": {name: p["rates"] for name, p in peaks.items()},

@@ -6,6 +6,7 @@ worker processes (one per thread setting) also run once, at tiny sizes.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,25 @@ def test_fast_layers_times_every_contender_under_both_thread_settings(tmp_path):
         "fast@1x2 / stock@default",
     }
     assert "| char-lstm-512 |" in out.with_suffix(".md").read_text()
+
+
+def test_fast_layers_onednn_setting_turns_onednn_on_in_its_worker(tmp_path):
+    """`--threads onednn` starts its worker with TF_ENABLE_ONEDNN_OPTS=1 (TensorFlow leaves
+    oneDNN off by default on CPUs without AVX-512 VNNI/BF16, AVX-VNNI or AMX), whatever
+    this machine's default is, and records it."""
+    out = tmp_path / "fast_layers.json"
+    script = str(REPO / "benchmarks" / "fast_layers.py")
+    args = ["--quick", "--only", "char-lstm-512", "--no-sweep", "--no-memory", "--out", str(out)]
+    args += ["--threads", "default", "onednn"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    done = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True, text=True, timeout=600, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["onednn"]["onednn"] is True
+    assert set(report["onednn"]) == {"default", "onednn"}
+    assert report["thread_pools_applied"] == {"default": [0, 0], "onednn": [0, 0]}
+    assert "fast@onednn / stock@default" in report["cases"]["char-lstm-512"]["ratios"]
+    assert "on (onednn)" in out.with_suffix(".md").read_text()
