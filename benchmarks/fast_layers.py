@@ -589,9 +589,7 @@ def table(report):
             f"Machine: {report['machine']['cpu']}; matmul peak {peak / 1e9:.0f} GFLOP/s "
             f"(best of square fp32 matmuls {report['matmul_peak_sizes']}, one or two side "
             "by side, under either thread setting); TensorFlow's oneDNN kernels: "
-            + ", ".join(
-                f"{'on' if on else 'off'} ({n})" for n, on in report.get("onednn", {}).items()
-            )
+            + ", ".join(f"{'on' if on else 'off'} ({n})" for n, on in report["onednn"].items())
             + "."
         ),
         "",

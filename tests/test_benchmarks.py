@@ -46,15 +46,22 @@ def test_a_benchmark_prints_its_usage(script):
     assert done.stdout.startswith("usage: ")
 
 
-def test_fast_layers_times_every_contender_under_both_thread_settings(tmp_path):
-    out = tmp_path / "fast_layers.json"
+def quick_fast_layers(out, *extra, env=None):
+    """Runs the fast-layer benchmark at tiny sizes on the char LSTM alone, writing `out`;
+    returns the report it wrote."""
     script = str(REPO / "benchmarks" / "fast_layers.py")
     args = ["--quick", "--only", "char-lstm-512", "--no-sweep", "--no-memory", "--out", str(out)]
     done = subprocess.run(
-        [sys.executable, script, *args], capture_output=True, text=True, timeout=600, check=False
-    )
+        [sys.executable, script, *args, *extra],
+        capture_output=True, text=True, timeout=600, check=False, env=env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_fast_layers_times_every_contender_under_both_thread_settings(tmp_path):
+    out = tmp_path / "fast_layers.json"
+    report = quick_fast_layers(out)
     # Each worker process runs with the pools it was meant to have.
     assert report["thread_pools_applied"] == {"default": [0, 0], "1x2": [1, 2]}
     row = report["cases"]["char-lstm-512"]
@@ -75,16 +82,8 @@ def test_fast_layers_onednn_setting_turns_onednn_on_in_its_worker(tmp_path):
     oneDNN off by default on CPUs without AVX-512 VNNI/BF16, AVX-VNNI or AMX), whatever
     this machine's default is, and records it."""
     out = tmp_path / "fast_layers.json"
-    script = str(REPO / "benchmarks" / "fast_layers.py")
-    args = ["--quick", "--only", "char-lstm-512", "--no-sweep", "--no-memory", "--out", str(out)]
-    args += ["--threads", "default", "onednn"]
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    done = subprocess.run(
-        [sys.executable, script, *args],
-        capture_output=True, text=True, timeout=600, check=False, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
+    report = quick_fast_layers(out, "--threads", "default", "onednn", env=env)
     assert report["onednn"]["onednn"] is True
     assert set(report["onednn"]) == {"default", "onednn"}
     assert report["thread_pools_applied"] == {"default": [0, 0], "onednn": [0, 0]}
