@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from textrnn.layers.checks import positive_int
+from textrnn.layers.projection import last_axis_matmul
 
 LUONG_SCORES = ("dot", "general", "concat")
 
@@ -111,10 +112,10 @@ class _MemoryAttention(keras.layers.Layer):
     def _additive_keys(self, memory):
         memory = tf.cast(memory, self.compute_dtype)
         self._build_additive_memory(memory.shape[-1])
-        return tf.matmul(memory, tf.cast(self.memory_kernel, memory.dtype))
+        return last_axis_matmul(memory, tf.cast(self.memory_kernel, memory.dtype))
 
     def _additive_scores(self, query, keys):
-        projected = tf.matmul(query, tf.cast(self.query_kernel, tf.float32))  # [B, T, U]
+        projected = last_axis_matmul(query, tf.cast(self.query_kernel, tf.float32))  # [B, T, U]
         hidden = tf.tanh(projected[:, :, None, :] + keys[:, None, :, :])  # [B, T, S, U]
         return tf.einsum("btsu,u->bts", hidden, tf.cast(self.score_vector, tf.float32))
 
@@ -274,7 +275,7 @@ class LuongAttention(_MemoryAttention):
                 "`W_a` maps the memory size to the query size, which `precompute` does not "
                 "see. Call `build(query_shape, memory_shape)` first."
             )
-        return tf.matmul(memory, tf.cast(self.kernel, memory.dtype))
+        return last_axis_matmul(memory, tf.cast(self.kernel, memory.dtype))
 
     def _scores(self, query, keys):
         if self.score == "concat":

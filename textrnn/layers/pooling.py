@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from textrnn.layers.attention import masked_softmax
+from textrnn.layers.projection import last_axis_matmul
 
 POOLING_MODES = ("last", "mean", "max", "attention")
 
@@ -134,7 +135,8 @@ class SequencePooling(keras.layers.Layer):
             pooled = tf.reduce_max(tf.where(mask[:, :, None], values, float("-inf")), axis=1)
         else:
             hidden = tf.tanh(
-                tf.matmul(values, tf.cast(self.kernel, tf.float32)) + tf.cast(self.bias, tf.float32)
+                last_axis_matmul(values, tf.cast(self.kernel, tf.float32))
+                + tf.cast(self.bias, tf.float32)
             )
             scores = tf.einsum("btu,u->bt", hidden, tf.cast(self.score_vector, tf.float32))
             weights = masked_softmax(scores, mask)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from textrnn.layers.attention import LUONG_SCORES, BahdanauAttention, LuongAttention
 from textrnn.layers.checks import one_of, positive_int, unit_fraction
+from textrnn.layers.projection import last_axis_matmul
 from textrnn.layers.recurrent import CELLS, recurrent_layer
 from textrnn.text.special_tokens import PAD_ID
 
@@ -275,9 +276,10 @@ class Seq2Seq(keras.Model):
     def project(self, attentional):
         """Logits over the target vocabulary from attentional vectors `[..., output_dim]`."""
         if self.tie_embeddings:
-            return tf.matmul(attentional, self.target_embedding.embeddings, transpose_b=True) + (
-                self.output_bias
+            logits = last_axis_matmul(
+                attentional, self.target_embedding.embeddings, transpose_kernel=True
             )
+            return logits + self.output_bias
         return self.projection(attentional)
 
     def decoder_core(self, token_ids, state, context, training=False):
