@@ -40,6 +40,8 @@ import tensorflow as tf
 from keras import activations
 from keras.src import backend as keras_backend
 
+from textrnn.layers.projection import last_axis_matmul
+
 _FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -149,9 +151,7 @@ def input_projection(x, kernel, bias):
         >>> input_projection(tf.ones([5, 2, 3]), tf.ones([3, 4]), tf.zeros([4])).shape
         TensorShape([5, 2, 4])
     """
-    shape = tf.shape(x)
-    projected = tf.matmul(tf.reshape(x, [-1, shape[2]]), kernel) + bias
-    return tf.reshape(projected, tf.concat([shape[:2], tf.shape(kernel)[1:]], 0))
+    return last_axis_matmul(x, kernel) + bias
 
 
 # About how many units per shard of the recurrence, by cell (see `unit_shards`), read at

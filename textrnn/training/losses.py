@@ -69,7 +69,7 @@ def smoothed_token_cross_entropy(labels, logits, label_smoothing):
         if not e:
             loss = nll
         else:
-            label_logits = tf.gather(flat_logits, flat_labels[:, None], batch_dims=1)[:, 0]
+            label_logits = tf.gather(flat_logits, flat_labels, batch_dims=1)
             loss = nll + e * (label_logits - tf.reduce_mean(flat_logits, -1))
 
         def grad(upstream):
