@@ -835,9 +835,11 @@ def run(args, workers, peak_sizes):
         out = str(recording.write_json(os.path.abspath(args.out), report))
         with open(os.path.splitext(out)[0] + ".md", "w") as f:
             f.write(text + "\n")
+        extras = ".md"
         if report["sweep"]:
             plot(report, os.path.splitext(out)[0] + ".png")
-        print(f"wrote {out} (+ .md, .png)")
+            extras += ", .png"
+        print(f"wrote {out} (+ {extras})")
     return report
 
 
