@@ -12,6 +12,7 @@ from textrnn.layers.fast_recurrent import (
     gated_cell_blocker,
     join_shards,
     keep_keras_class_name,
+    recurrent_transposes,
     shard_gates,
     shard_projections,
     split_shards,
@@ -117,13 +118,13 @@ def _forward(x, kernel, bias, h0, u, b, mask, sizes, save=True):
 def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u, b)`, weights in
     `shard_gates` layout."""
-    us = split_shards(u, [3 * n for n in sizes])
+    uts = recurrent_transposes(u, [3 * n for n in sizes])
 
     def step(t, carry, prev):
         (dh,) = carry
         outs, parts, through = [], [], []
-        per_shard = zip(split_shards(dh, sizes), split_shards(prev[t], sizes), saved, us)
-        for dh_s, h_prev, array, u_s in per_shard:
+        per_shard = zip(split_shards(dh, sizes), split_shards(prev[t], sizes), saved, uts)
+        for dh_s, h_prev, array, ut in per_shard:
             z, r, rh, hh = tf.split(array.read(t), 4, 1)
             da_h = dh_s * (1 - z) * (1.0 - hh * hh)
             da_z = dh_s * (h_prev - hh) * z * (1.0 - z)
@@ -132,7 +133,7 @@ def _backward(dhs, x, kernel, h0, u, mask, hs, saved, sizes):
             # One output per shard: the recurrent pre-activation's gradient, then the
             # candidate's input-side one (`da_h`, without the reset gate).
             outs.append(tf.concat([d_inner, da_h], 1))
-            parts.append(tf.matmul(d_inner, u_s, transpose_b=True))
+            parts.append(tf.matmul(d_inner, ut))
             through.append(dh_s * z)
         return (tf.add_n([*parts, join_shards(through)]),), tuple(outs)
 

@@ -11,6 +11,7 @@ from textrnn.layers.fast_recurrent import (
     input_projection,
     is_activation,
     keep_keras_class_name,
+    recurrent_transposes,
     zeros_if_none,
 )
 
@@ -71,12 +72,13 @@ def _forward(xw, h0, u, mask):
 
 def _backward(dhs, x, kernel, h0, u, mask, hs):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u)`."""
+    (ut,) = recurrent_transposes(u, [u.shape[1]])
 
     def step(t, carry, prev):
         (dh,) = carry
         h = hs[t]  # at a valid step, the new state
         da = dh * (1.0 - h * h)
-        return (tf.matmul(da, u, transpose_b=True),), (da,)
+        return (tf.matmul(da, ut),), (da,)
 
     (dh0,), dx, dkernel, dbias, du = chunked_backward(
         step, (tf.zeros_like(h0),), dhs, mask, x, kernel, h0, hs,
