@@ -122,9 +122,6 @@ def _forward(x, kernel, bias, h0, c0, u, mask, sizes, save=True):
 def _backward(dhs, dc_last, x, kernel, h0, u, mask, hs, saved, fused, sizes):
     """Gradients of `(hs, c_last)` with respect to `(x, kernel, bias, h0, c0, u)`, weights
     in `shard_gates` layout."""
-    # `U^T` of each shard, transposed once here: Eigen's `matmul(..., transpose_b=True)`
-    # ran the per-step GEMM at 0.6x the rate of the same product on a transposed copy
-    # (2-core AMD EPYC, see `recurrent_transposes`).
     uts = recurrent_transposes(u, [4 * n for n in sizes])
     # TensorFlow's fused kernel of the gate arithmetic (float32 and half only, no XLA
     # kernel; it reads neither `x`, `w`, `b` nor `cs` but checks their shapes).

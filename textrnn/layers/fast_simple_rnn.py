@@ -11,7 +11,6 @@ from textrnn.layers.fast_recurrent import (
     input_projection,
     is_activation,
     keep_keras_class_name,
-    recurrent_transposes,
     zeros_if_none,
 )
 
@@ -72,7 +71,7 @@ def _forward(xw, h0, u, mask):
 
 def _backward(dhs, x, kernel, h0, u, mask, hs):
     """Gradients of `hs` with respect to `(x, kernel, bias, h0, u)`."""
-    (ut,) = recurrent_transposes(u, [u.shape[1]])
+    ut = tf.transpose(u)  # once per pass, not `transpose_b` per step (`recurrent_transposes`)
 
     def step(t, carry, prev):
         (dh,) = carry
